@@ -28,6 +28,12 @@ def main() -> None:
 
 
 # Subcommands: one `main.add_command(...)` line each, below.
+from llmstack.cli.plan import fits, plan  # noqa: E402
+
+main.add_command(plan)
+main.add_command(fits)
+from llmstack.cli.verify import verify
+main.add_command(verify)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,94 @@
+"""One engine container from a `Launch`: the shared recipe behind every service component.
+
+pulumi_docker v5 facts: ../shared/reference/pulumi-notes.md §5 (labels are {label, value} lists, envs are "K=V"
+strings, `gpus` conflicts with device_requests, shm_size in MB, `wait` needs a health check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_docker as docker
+
+from llmstack.errors import InputError
+from llmstack.launch import Launch
+
+# Docker's json-file driver grows without bound by default; rotate (docs.docker.com/engine/logging/drivers/json-file).
+LOG_OPTS = {"max-size": "50m", "max-file": "5"}
+# Health-check cadence: LiteLLM's upstream compose uses 30 s / 10 s / 3 retries (engines-and-gateway §3);
+# start_interval (Docker 25+) probes every 5 s during the start period so a ready engine turns healthy quickly.
+HEALTH_INTERVAL, HEALTH_TIMEOUT, HEALTH_RETRIES, START_INTERVAL = "30s", "10s", 3, "5s"
+# Where a published port binds: loopback on the local Docker engine; on an EC2 node the host's interfaces, with the
+# security group as the boundary; or not published at all.
+PUBLISH_IPS: dict[str, str | None] = {"loopback": "127.0.0.1", "host": "0.0.0.0", "none": None}
+
+
+def publish_ip(component: str, publish: str) -> str | None:
+    if publish not in PUBLISH_IPS:
+        raise InputError(f"{component}: publish", publish, f"use one of: {', '.join(PUBLISH_IPS)}")
+    return PUBLISH_IPS[publish]
+
+
+def docker_provider(name: str, host: pulumi.Input[str], parent: pulumi.Resource,
+                    ssh_opts: list[str] | None = None) -> docker.Provider:
+    return docker.Provider(name, host=host, ssh_opts=ssh_opts, opts=pulumi.ResourceOptions(parent=parent))
+
+
+def environment(launch: Launch, secrets: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[list[str]]:
+    """Container env as "K=V" strings; any secret value keeps the whole list secret in state and previews."""
+    plain = [f"{k}={v}" for k, v in sorted(launch.env.items())]
+    secret = [pulumi.Output.concat(var, "=", secrets[key]) for var, key in sorted(launch.secret_env.items())
+              if key in secrets]
+    return pulumi.Output.all(*plain, *secret).apply(list)
+
+
+def engine_container(
+    name: str,
+    container_name: str,
+    launch: Launch,
+    *,
+    parent: pulumi.Resource,
+    provider: docker.Provider,
+    network: pulumi.Input[str],
+    alias: str,
+    bind_ip: str | None,
+    secrets: Mapping[str, pulumi.Input[str]],
+    uploads: list[docker.ContainerUploadArgs] | None = None,
+    host_port: int | None = None,
+) -> docker.Container:
+    on_host = pulumi.ResourceOptions(parent=parent, provider=provider)
+    image = docker.RemoteImage(f"{name}-image", name=launch.image, keep_locally=True, opts=on_host)
+    cache = docker.Volume(f"{name}-cache", name=f"{container_name}-cache", opts=on_host)
+    return docker.Container(
+        name,
+        name=container_name,
+        image=image.image_id,
+        entrypoints=list(launch.entrypoint) if launch.entrypoint else None,
+        command=list(launch.command),
+        envs=environment(launch, secrets),
+        labels=[docker.ContainerLabelArgs(label=k, value=v)
+                for k, v in sorted((launch.labels | {"llmstack.image": launch.image}).items())],
+        gpus="all" if launch.gpus else None,
+        shm_size=launch.shm_size_mb,
+        ports=[docker.ContainerPortArgs(internal=launch.port, external=host_port or launch.port, ip=bind_ip)]
+        if bind_ip is not None else None,
+        networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network, aliases=[alias])],
+        volumes=[docker.ContainerVolumeArgs(volume_name=cache.name, container_path=launch.cache_dir)],
+        uploads=uploads,
+        restart="unless-stopped",
+        log_driver="json-file",
+        log_opts=LOG_OPTS,
+        healthcheck=docker.ContainerHealthcheckArgs(
+            tests=list(launch.health),
+            interval=HEALTH_INTERVAL,
+            timeout=HEALTH_TIMEOUT,
+            retries=HEALTH_RETRIES,
+            start_period=f"{launch.start_period_s}s",
+            start_interval=START_INTERVAL,
+        ),
+        # Creation waits for "healthy", so `pulumi up` fails loudly on a model that never loads.
+        wait=True,
+        wait_timeout=launch.start_period_s + 120,
+        opts=on_host,
+    )

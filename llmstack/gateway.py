@@ -1,0 +1,116 @@
+"""The LiteLLM proxy config, rendered from the spec: every key written here is a real LiteLLM setting.
+
+Facts: ../shared/reference/engines-and-gateway.md §7. Provider prefixes per engine come from the engine table
+(`hosted_vllm/` for vLLM, `ollama_chat/` with no `/v1` for Ollama, `openai/` plus a dummy key for the rest).
+Fallbacks have no on/off switch: they are active once `router_settings.fallbacks` is set (§7.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from llmstack.engines import engine
+from llmstack.spec import Gateway
+
+MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
+# OpenAI-compatible providers need an api_key even when the backend ignores it (§7.6); it is not a secret.
+UNUSED_KEY = "unused"
+
+# Keys LiteLLM 1.108.7 accepts in each section (§7.3: docs/my-website/docs/proxy/config_settings.md and
+# Router.__init__). The gateway policy and the tests check rendered configs against these sets.
+ROUTER_SETTINGS = frozenset({
+    "routing_strategy", "routing_strategy_args", "model_group_alias", "num_retries", "timeout", "stream_timeout",
+    "retry_after", "retry_policy", "allowed_fails", "allowed_fails_policy", "cooldown_time", "disable_cooldowns",
+    "fallbacks", "context_window_fallbacks", "content_policy_fallbacks", "default_fallbacks", "max_fallbacks",
+    "enable_pre_call_checks", "optional_pre_call_checks", "redis_host", "redis_port", "redis_password",
+    "redis_url", "cache_responses", "enable_tag_filtering", "ignore_invalid_deployments",
+})
+GENERAL_SETTINGS = frozenset({
+    "master_key", "database_url", "background_health_checks", "health_check_interval", "health_check_details",
+    "enable_health_check_routing", "max_parallel_requests", "global_max_parallel_requests", "allowed_ips",
+    "alerting", "dangerously_permit_weak_or_unset_master_key",
+})
+LITELLM_SETTINGS = frozenset({
+    "callbacks", "success_callback", "failure_callback", "json_logs", "request_timeout", "force_ipv4",
+    "num_retries", "fallbacks", "default_fallbacks", "context_window_fallbacks", "cache", "cache_params",
+    "drop_params", "modify_params", "prometheus_metrics_config", "require_auth_for_metrics_endpoint",
+})
+# The seed's keys, which LiteLLM drops with only a log line (§7.4).
+DROPPED_KEYS = frozenset({"enable_fallback", "fallback_route_order", "health_check_enabled"})
+
+
+@dataclass(frozen=True)
+class Route:
+    """One deployment behind a gateway model name."""
+
+    model_name: str
+    engine: str
+    served_name: str
+    base_url: str  # http://host:port, no path
+    embedding: bool = False
+
+
+def deployment(route: Route) -> dict[str, Any]:
+    eng = engine(route.engine)
+    params: dict[str, Any] = {
+        "model": f"{eng.litellm_provider}/{route.served_name}",
+        "api_base": route.base_url.rstrip("/") + eng.api_path,
+    }
+    if eng.needs_api_key_for_litellm:
+        params["api_key"] = UNUSED_KEY
+    entry: dict[str, Any] = {"model_name": route.model_name, "litellm_params": params}
+    if route.embedding:
+        # Without mode: embedding the health check sends a chat request to an embedding model (§7.5).
+        entry["model_info"] = {"mode": "embedding"}
+    return entry
+
+
+def render_config(gateway: Gateway, routes: list[Route]) -> dict[str, Any]:
+    """The proxy's config.yaml as a dict. The master key is read from the environment, never written here."""
+    router: dict[str, Any] = {
+        "routing_strategy": gateway.routing_strategy,
+        "num_retries": gateway.num_retries,
+        "timeout": gateway.timeout,
+        "allowed_fails": gateway.allowed_fails,
+        "cooldown_time": gateway.cooldown_time,
+    }
+    if gateway.stream_timeout is not None:
+        router["stream_timeout"] = gateway.stream_timeout
+    if gateway.fallbacks:
+        router["fallbacks"] = [{primary: list(targets)} for primary, targets in gateway.fallbacks.items()]
+    return {
+        "model_list": [deployment(r) for r in routes],
+        "router_settings": router,
+        "general_settings": {
+            "master_key": f"os.environ/{MASTER_KEY_ENV}",
+            "background_health_checks": True,
+            "health_check_interval": gateway.health_check_interval,
+            "enable_health_check_routing": True,
+        },
+        "litellm_settings": {
+            "callbacks": ["prometheus"],
+            "require_auth_for_metrics_endpoint": True,
+            "force_ipv4": True,
+            "request_timeout": gateway.timeout,
+        },
+    }
+
+
+def to_yaml(config: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=False)
+
+
+def unknown_keys(config: Mapping[str, Any]) -> list[str]:
+    """Keys in a LiteLLM config that LiteLLM would drop or reject, as `section.key` paths."""
+    sections = {"router_settings": ROUTER_SETTINGS, "general_settings": GENERAL_SETTINGS,
+                "litellm_settings": LITELLM_SETTINGS}
+    problems = [f"{key}" for key in config if key not in (*sections, "model_list", "environment_variables")]
+    for section, allowed in sections.items():
+        values = config.get(section) or {}
+        if isinstance(values, Mapping):
+            problems += [f"{section}.{key}" for key in values if key not in allowed]
+    return problems

@@ -1,0 +1,57 @@
+"""Monitoring facts that are not engine facts: the DCGM exporter image and what each engine needs for metrics.
+
+The data lives in `exporters.yaml` next to this module (with its sources); the engine table
+(`llmstack/catalog/engines.yaml`) stays the only place for engine ports and metrics paths.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from llmstack.engines import engines
+from llmstack.errors import NotFoundError
+
+
+class DcgmExporter(BaseModel):
+    """NVIDIA's DCGM exporter: one per GPU node, serving GPU telemetry on `port` at `metrics_path`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    image: str
+    tag: str
+    digest: str | None
+    port: int
+    metrics_path: str
+    docker_args: tuple[str, ...]
+
+    def image_ref(self) -> str:
+        """The pinned image reference: `image:tag@digest` when the digest is known, else `image:tag`."""
+        return f"{self.image}:{self.tag}@{self.digest}" if self.digest else f"{self.image}:{self.tag}"
+
+
+@cache
+def _data() -> dict[str, object]:
+    raw = yaml.safe_load(resources.files("llmstack.monitoring").joinpath("exporters.yaml").read_text())
+    if not isinstance(raw, dict):
+        raise TypeError("llmstack/monitoring/exporters.yaml must be a mapping")
+    return raw
+
+
+@cache
+def dcgm_exporter() -> DcgmExporter:
+    """The pinned DCGM exporter (image, tag, port 9400, docker args) from `exporters.yaml`."""
+    return DcgmExporter.model_validate(_data()["dcgm_exporter"])
+
+
+def metrics_prerequisite(engine_name: str) -> str:
+    """What `engine_name` needs before its metrics endpoint answers (e.g. SGLang: `--enable-metrics`)."""
+    table = _data()["engine_metrics_prerequisites"]
+    if not isinstance(table, dict):
+        raise TypeError("exporters.yaml: engine_metrics_prerequisites must be a mapping")
+    if engine_name not in engines() or engine_name not in table:
+        raise NotFoundError("engine", engine_name, f"Use one of: {', '.join(sorted(table))}.")
+    return str(table[engine_name])

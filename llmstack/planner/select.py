@@ -1,0 +1,536 @@
+"""`plan`: the cheapest catalog instance that serves a request, and why every cheaper one does not.
+
+Pure: reads only the cached catalog (and `load_model`, which fetches a Hub config when given a repo id).
+Selection is exhaustive over the catalog sorted by price, so the result is exactly optimal under it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from llmstack.catalog import CpuInstance, Gpu, Instance, cpu_instances, gpu_by_name, instance_by_type, instances
+from llmstack.engines import engine as engine_by_name
+from llmstack.errors import InputError
+from llmstack.planner.arch import ModelArch
+from llmstack.planner.decide import (
+    GGUF_START,
+    GGUF_TIGHT,
+    GGUF_UPGRADES,
+    HF_LADDER,
+    WORKLOADS,
+    choose_engine,
+    quant_candidates,
+    startup_seconds,
+)
+from llmstack.planner.engines_memory import (
+    CUDA_CONTEXT_BYTES,
+    MemoryEstimate,
+    check_engine_quant,
+    estimate_memory,
+    ggml_compute_bytes,
+    resolve_kv_dtype,
+)
+from llmstack.planner.kv import kv_bytes_for_sequence, kv_bytes_per_token
+from llmstack.planner.load import load_model
+from llmstack.planner.quant import QUANTS, format_family, is_gguf, normalize_quant
+from llmstack.planner.units import GIB, MIB, fmt_gib, parse_size
+from llmstack.planner.weights import cpu_repack_bytes, weight_bytes
+
+TP_SIZES = (1, 2, 4, 8)  # one node per backend, no pipeline parallel
+# Ollama default context by total VRAM (sizing-facts §6, docs/context-length.mdx): <24 GiB 4k, 24-48 GiB 32k,
+# >=48 GiB 256k, capped at the trained context.
+OLLAMA_CTX_STEPS = ((24 * GIB, 4096), (48 * GIB, 32768))
+OLLAMA_CTX_MAX = 262144
+# CPU-only hosts: OS + container runtime headroom kept free (planner assumption, not measured).
+CPU_HOST_HEADROOM = 1 * GIB
+# TEI on CPU runs fp32: twice the fp16 weight bytes (text-embeddings-inference CPU image uses fp32 kernels).
+TEI_CPU_RUNTIME = 512 * MIB  # planner assumption: tokenizer + ONNX/candle runtime arena
+
+
+class PlanRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    model: str | ModelArch
+    quant: str = "auto"
+    context: int | None = None
+    concurrency: int = 1
+    engine: str = "auto"
+    gpu: str | None = None
+    vram: str | int | None = None
+    kv_dtype: str = "auto"
+    tensor_parallel: int | None = None
+    workload: Literal["dev", "throughput", "structured", "cpu", "hopper-production"] | None = None
+    instance_type: str | None = None
+
+
+class InstanceRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    gpu: str | None
+    gpus: int
+    hourly_usd: float | None
+
+
+class Rejection(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    instance: str
+    reason: str
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    params: int
+    weights_bytes: int  # whole model, all GPUs
+    kv_bytes_per_token: int  # per GPU
+    kv_cache_bytes: int  # per GPU, context x concurrency
+    total_bytes: int  # per GPU
+    engine: str
+    quant: str
+    tensor_parallel: int
+    kv_dtype: str
+    context: int
+    concurrency: int
+    instance: InstanceRef | None
+    fits: bool
+    memory: MemoryEstimate
+    rejected: list[Rejection]
+    suggestions: list[str]
+    startup_seconds: int
+    notes: list[str] = []
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class _Attempt(BaseModel):
+    quant: str
+    tp: int
+    estimate: MemoryEstimate
+
+
+def _virtual_gpu(vram: int) -> Gpu:
+    # A GPU given only by its size: the size is the visible total; FP8 unknown, so not assumed.
+    return Gpu(
+        name=f"custom-{vram // MIB}MiB",
+        aws_mib=vram // MIB,
+        visible_mib=vram // MIB,
+        architecture="ampere",
+        compute_capability="8.0",
+        fp8=False,
+    )
+
+
+def default_context(model: ModelArch, engine: str, total_visible: int) -> int:
+    """What the engine serves when no context is given: vLLM-style engines `max_position_embeddings`
+    (max_model_len default, §5); Ollama by VRAM (§6); llama.cpp the trained context (n_ctx 0, §6)."""
+    if engine == "ollama":
+        ctx = OLLAMA_CTX_MAX
+        for limit, value in OLLAMA_CTX_STEPS:
+            if total_visible < limit:
+                ctx = value
+                break
+        return min(ctx, model.max_position_embeddings)
+    return model.max_position_embeddings
+
+
+def _tp_options(model: ModelArch, engine: str, gpus: int, pinned: int | None) -> list[int]:
+    ggml = engine_by_name(engine).memory_model == "ggml"
+    sizes = [pinned] if pinned else list(TP_SIZES)
+    out = [tp for tp in sizes if tp <= gpus and (ggml or model.heads % tp == 0)]
+    # preallocating engines use every GPU they may (largest TP first); ggml engines use as few GPUs as fit
+    return sorted(out) if ggml else sorted(out, reverse=True)
+
+
+def _try(
+    model: ModelArch,
+    engine: str,
+    quants: tuple[str, ...],
+    gpu: Gpu,
+    gpus: int,
+    context: int,
+    concurrency: int,
+    kv_dtype: str,
+    pinned_tp: int | None,
+) -> tuple[_Attempt | None, _Attempt | None, str]:
+    """(fitting attempt or None, closest attempt, reason if none fits). `quants` best first."""
+    tps = _tp_options(model, engine, gpus, pinned_tp)
+    if not tps:
+        why = (
+            f"TP={pinned_tp} needs {pinned_tp} GPUs with num_attention_heads ({model.heads}) divisible by it; "
+            f"it has {gpus}"
+            if pinned_tp
+            else f"no valid TP size: num_attention_heads {model.heads} is not divisible by 2/4/8 <= {gpus} GPUs"
+        )
+        return None, None, why
+    closest: _Attempt | None = None
+    for q in quants:
+        if format_family(q) == "fp8" and not gpu.fp8:
+            continue
+        for tp in tps:
+            est = estimate_memory(model, q, engine, context, concurrency, gpu, tp, kv_dtype)
+            att = _Attempt(quant=q, tp=tp, estimate=est)
+            if est.fits:
+                return att, att, ""
+            if closest is None or est.free_bytes > closest.estimate.free_bytes:
+                closest = att
+    if closest is None:
+        return None, None, f"{gpu.name} has no FP8 support (FP8 needs Ada sm89, Hopper sm90 or newer)"
+    return None, closest, closest.estimate.reason
+
+
+def plan(req: PlanRequest) -> Plan:
+    """The cheapest catalog instance where the request fits, with every cheaper candidate explained."""
+    model = req.model if isinstance(req.model, ModelArch) else load_model(req.model)
+    if req.context is not None and req.context < 1:
+        raise InputError("context", req.context, "Give a context length of at least 1 token.")
+    if req.concurrency < 1:
+        raise InputError("concurrency", req.concurrency, "Give at least 1 concurrent sequence.")
+    if req.tensor_parallel is not None and req.tensor_parallel not in TP_SIZES:
+        raise InputError("tensor_parallel", req.tensor_parallel, "Use 1, 2, 4 or 8 (one node per backend).")
+    if req.workload is not None and req.workload not in WORKLOADS:
+        raise InputError("workload", req.workload, f"Use one of: {', '.join(WORKLOADS)}.")
+    if sum(x is not None for x in (req.gpu, req.vram, req.instance_type)) > 1:
+        raise InputError("gpu", req.gpu or req.vram, "Give at most one of gpu, vram and instance_type.")
+    quant = "auto" if req.quant.strip().lower() == "auto" else normalize_quant(req.quant)
+    engine = req.engine.strip().lower()
+    if engine != "auto":
+        eng = engine_by_name(engine)
+        if eng.memory_model == "none":
+            raise InputError("engine", engine, "Not an inference engine; use ollama, vllm, sglang, llamacpp, tgi, nim.")
+        if quant != "auto":
+            check_engine_quant(eng, quant, None)
+        resolve_kv_dtype(eng, req.kv_dtype)
+
+    if model.is_embedding and engine in {"auto", "tei"} and req.gpu is None and req.vram is None and (
+        req.instance_type is None
+    ):
+        return _plan_cpu(model, req, "tei", "fp16")
+    if req.workload == "cpu" or engine == "llamacpp" and req.workload == "cpu":
+        q = quant if quant != "auto" else GGUF_START
+        if not is_gguf(q):
+            raise InputError("quant", q, "CPU serving uses llama.cpp with a GGUF format such as Q4_K_M.")
+        return _plan_gpu_candidates(model, req, quant, engine, cpu=True)
+    return _plan_gpu_candidates(model, req, quant, engine, cpu=False)
+
+
+def _engine_for(req: PlanRequest, quant: str, gpu: Gpu | None) -> str:
+    if req.engine.strip().lower() != "auto":
+        return req.engine.strip().lower()
+    chosen = choose_engine(req.workload, gpu, req.concurrency)
+    if quant != "auto":
+        fam = format_family(quant)
+        if not engine_by_name(chosen).serves(fam):
+            chosen = "ollama" if fam == "gguf" else "vllm"
+    return chosen
+
+
+def _candidates(req: PlanRequest) -> list[tuple[Instance | None, Gpu, int]]:
+    if req.vram is not None:
+        vram = parse_size(req.vram, "vram")
+        return [(None, _virtual_gpu(vram), req.tensor_parallel or 1)]
+    if req.instance_type is not None:
+        inst = instance_by_type(req.instance_type)
+        return [(inst, gpu_by_name(inst.gpu), inst.gpus)]
+    rows = [i for i in instances().values() if i.selectable]
+    if req.gpu is not None:
+        g = gpu_by_name(req.gpu)
+        rows = [i for i in rows if i.gpu == g.name]
+        if not rows:
+            return [(None, g, req.tensor_parallel or 1)]
+    if req.workload == "hopper-production":
+        rows = [i for i in rows if gpu_by_name(i.gpu).is_hopper_or_newer]
+    return [(i, gpu_by_name(i.gpu), i.gpus) for i in rows]
+
+
+def _quants_for(quant: str, engine: str, gpu: Gpu) -> tuple[str, ...]:
+    return (quant,) if quant != "auto" else quant_candidates(engine, gpu)
+
+
+def _plan_gpu_candidates(model: ModelArch, req: PlanRequest, quant: str, engine_req: str, *, cpu: bool) -> Plan:
+    if cpu:
+        return _plan_cpu(model, req, "llamacpp", quant if quant != "auto" else GGUF_START)
+    rejected: list[Rejection] = []
+    closest: tuple[Instance | None, Gpu, str, _Attempt] | None = None
+    for inst, gpu, gpus in _candidates(req):
+        engine = _engine_for(req, quant, gpu)
+        label = inst.type if inst else gpu.name
+        context = req.context or default_context(model, engine, gpu.visible_bytes * gpus)
+        quants = _quants_for(quant, engine, gpu)
+        if quant == "auto" and engine_by_name(engine).memory_model == "ggml":
+            quants = GGUF_UPGRADES
+        fit, near, why = _try(model, engine, quants, gpu, gpus, context, req.concurrency, req.kv_dtype,
+                              req.tensor_parallel)
+        if fit is not None:
+            return _make_plan(model, req, engine, fit, inst, gpu, rejected, [])
+        rejected.append(Rejection(instance=label, reason=why))
+        if near is not None and (closest is None or near.estimate.free_bytes > closest[3].estimate.free_bytes):
+            closest = (inst, gpu, engine, near)
+    if closest is None:
+        raise InputError(
+            "model", model.name, "No catalog instance can run it with these options (check --gpu/--tensor-parallel)."
+        )
+    inst, gpu, engine, near = closest
+    suggestions = _suggest(model, req, quant, engine)
+    p = _make_plan(model, req, engine, near, None, gpu, rejected, suggestions)
+    return p
+
+
+def _make_plan(
+    model: ModelArch,
+    req: PlanRequest,
+    engine: str,
+    att: _Attempt,
+    inst: Instance | None,
+    gpu: Gpu,
+    rejected: list[Rejection],
+    suggestions: list[str],
+) -> Plan:
+    est = att.estimate
+    kv_tp = 1 if engine_by_name(engine).memory_model == "ggml" else att.tp
+    wb = weight_bytes(model, att.quant)
+    notes: list[str] = []
+    if model.sliding_window and model.sliding_layers:
+        notes.append(
+            f"{model.sliding_layers} of {model.layers} layers use a {model.sliding_window}-token sliding window; "
+            "vLLM V1 and llama.cpp keep only the window for them."
+        )
+    if model.is_mla:
+        notes.append("MLA: one latent of kv_lora_rank + qk_rope_head_dim per token per layer, replicated per TP rank.")
+    if req.context is None:
+        notes.append(f"context defaults to {est.context} ({engine}'s default for this model and GPU).")
+    if est.spills_to_cpu:
+        notes.append("Layers would be offloaded to the CPU: expect much lower throughput.")
+    instance = (
+        InstanceRef(type=inst.type, gpu=inst.gpu, gpus=inst.gpus, hourly_usd=inst.hourly_usd) if inst else None
+    )
+    if inst is None and req.vram is None and req.gpu is not None and est.fits:
+        notes.append(f"No catalog instance has {gpu.name}; sized for {att.tp} x {gpu.name}.")
+    return Plan(
+        model=model.name,
+        params=model.params,
+        weights_bytes=wb,
+        kv_bytes_per_token=kv_bytes_per_token(model, est.kv_dtype, kv_tp),
+        kv_cache_bytes=est.kv_cache_bytes,
+        total_bytes=est.total_bytes,
+        engine=engine,
+        quant=att.quant,
+        tensor_parallel=att.tp,
+        kv_dtype=est.kv_dtype,
+        context=est.context,
+        concurrency=est.concurrency,
+        instance=instance,
+        fits=est.fits,
+        memory=est,
+        rejected=rejected,
+        suggestions=suggestions,
+        startup_seconds=startup_seconds(wb, att.tp),
+        notes=notes,
+    )
+
+
+def _suggest(model: ModelArch, req: PlanRequest, quant: str, engine: str) -> list[str]:
+    out: list[str] = []
+    cands = _candidates(req)
+    ggml = engine_by_name(engine).memory_model == "ggml"
+    smaller = (*GGUF_UPGRADES, *GGUF_TIGHT) if ggml else (*HF_LADDER, "int8")
+    if quant != "auto" and quant in smaller:
+        smaller = smaller[smaller.index(quant) + 1 :]
+    elif quant != "auto":
+        smaller = ()
+    if quant == "auto":
+        smaller = GGUF_TIGHT if ggml else ()
+    order = sorted(smaller, key=lambda q: -weight_bytes(model, q))
+    for q in order:
+        for inst, gpu, gpus in cands:
+            if format_family(q) == "fp8" and not gpu.fp8:
+                continue
+            ctx = req.context or default_context(model, engine, gpu.visible_bytes * gpus)
+            fit, _, _ = _try(model, engine, (q,), gpu, gpus, ctx, req.concurrency, req.kv_dtype, req.tensor_parallel)
+            if fit is not None:
+                where = f"{inst.type} (${inst.hourly_usd}/h)" if inst else gpu.name
+                out.append(f"--quant {q} fits on {where} with TP={fit.tp}.")
+                break
+        if out:
+            break
+    # the largest context on the biggest candidate
+    inst, gpu, gpus = max(cands, key=lambda c: c[1].visible_bytes * c[2])
+    qs = _quants_for(quant, engine, gpu) if not (quant == "auto" and ggml) else (GGUF_START,)
+    best_ctx, best_q, best_tp = 0, "", 0
+    for q in qs:
+        if format_family(q) == "fp8" and not gpu.fp8:
+            continue
+        for tp in _tp_options(model, engine, gpus, req.tensor_parallel):
+            est = estimate_memory(model, q, engine, 16, 1, gpu, tp, req.kv_dtype)
+            if est.max_context > best_ctx:
+                best_ctx, best_q, best_tp = est.max_context, q, tp
+    where = inst.type if inst else gpu.name
+    if best_ctx >= 16:
+        if req.concurrency > 1:
+            out.append(f"Fewer concurrent sequences, or a shorter context: {where} serves one sequence of up to "
+                       f"{best_ctx} tokens in {best_q} at TP={best_tp}.")
+        else:
+            out.append(f"--context {best_ctx} (the longest that fits) on {where} in {best_q} at TP={best_tp}.")
+    else:
+        need = weight_bytes(model, qs[-1] if qs else quant)
+        node = gpu.visible_bytes * gpus
+        nodes = -(-need // int(node * 0.85))
+        out.append(
+            f"{qs[-1] if qs else quant} weights alone are {fmt_gib(need)}: more than one {where} "
+            f"({gpus} x {fmt_gib(gpu.visible_bytes)}); it needs about {nodes} nodes with pipeline parallelism, "
+            "which llmstack does not support (one node per backend)."
+        )
+    return out
+
+
+def _cpu_need(model: ModelArch, engine: str, quant: str, context: int, concurrency: int, kv_dtype: str) -> int:
+    if engine == "tei":
+        # fp32 on CPU (2 x fp16 bytes) + runtime; encoders keep no KV cache
+        return 2 * weight_bytes(model, "fp16") + TEI_CPU_RUNTIME
+    kvd = resolve_kv_dtype(engine_by_name("llamacpp"), kv_dtype)
+    kv = kv_bytes_for_sequence(model, context, kvd) * concurrency
+    return (
+        weight_bytes(model, quant)
+        + cpu_repack_bytes(model, quant)
+        + kv
+        + ggml_compute_bytes(model, context * concurrency)
+    )
+
+
+def _plan_cpu(model: ModelArch, req: PlanRequest, engine: str, quant: str) -> Plan:
+    """CPU-only serving: llama.cpp (GGUF) or TEI (embeddings) on the cheapest CPU instance with the RAM."""
+    context = req.context or (512 if model.is_embedding else min(model.max_position_embeddings, 8192))
+    if engine == "llamacpp":
+        check_engine_quant(engine_by_name("llamacpp"), quant, None)
+    need = _cpu_need(model, engine, quant, context, req.concurrency, req.kv_dtype)
+    rejected: list[Rejection] = []
+    rows: list[CpuInstance] = list(cpu_instances().values())
+    chosen: CpuInstance | None = None
+    for row in rows:
+        usable = row.ram_gib * GIB - CPU_HOST_HEADROOM
+        if need <= usable:
+            chosen = row
+            break
+        rejected.append(Rejection(instance=row.type, reason=f"needs {fmt_gib(need)} of RAM, has {fmt_gib(usable)}"))
+    biggest = rows[-1] if chosen is None else chosen
+    usable = biggest.ram_gib * GIB - CPU_HOST_HEADROOM
+    kvd = "f16" if engine == "llamacpp" else "none"
+    kv = 0 if engine == "tei" else kv_bytes_for_sequence(model, context, kvd) * req.concurrency
+    wb = weight_bytes(model, quant) * (2 if engine == "tei" else 1)
+    est = MemoryEstimate(
+        engine=engine,
+        gpu="cpu",
+        tensor_parallel=1,
+        context=context,
+        concurrency=req.concurrency,
+        kv_dtype=kvd,
+        weights_bytes=wb,
+        kv_cache_bytes=kv,
+        activation_bytes=need - wb - kv,
+        cuda_context_bytes=0,
+        other_bytes=0,
+        total_bytes=need,
+        usable_bytes=usable,
+        visible_bytes=biggest.ram_gib * GIB,
+        fits=chosen is not None,
+        kv_capacity_tokens=context * req.concurrency if chosen else 0,
+        max_concurrent_sequences=req.concurrency if chosen else 0,
+        max_context=context if chosen else 0,
+        reason=f"{engine} on CPU needs {fmt_gib(need)} of RAM ({fmt_gib(usable)} usable on {biggest.type})"
+        + ("; llama.cpp repacks Q4 weights on CPU unless --no-repack." if engine == "llamacpp" else "."),
+    )
+    instance = InstanceRef(type=chosen.type, gpu=None, gpus=0, hourly_usd=chosen.hourly_usd) if chosen else None
+    return Plan(
+        model=model.name,
+        params=model.params,
+        weights_bytes=weight_bytes(model, quant),
+        kv_bytes_per_token=0 if engine == "tei" else kv_bytes_per_token(model, kvd),
+        kv_cache_bytes=kv,
+        total_bytes=need,
+        engine=engine,
+        quant=quant,
+        tensor_parallel=1,
+        kv_dtype=kvd,
+        context=context,
+        concurrency=req.concurrency,
+        instance=instance,
+        fits=chosen is not None,
+        memory=est,
+        rejected=rejected,
+        suggestions=[] if chosen else ["Use a GPU instance (drop --workload cpu) or a smaller GGUF format."],
+        startup_seconds=startup_seconds(weight_bytes(model, quant)),
+        notes=[f"{model.name} is an embedding model ({model.embedding_dim} dims): no KV cache."]
+        if model.is_embedding
+        else [],
+    )
+
+
+class FitRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    params: int
+    quant: str
+    engine: str
+    weights_bytes: int
+    kv_cache_bytes: int
+    total_bytes: int
+    kv_capacity_tokens: int
+    max_concurrent_sequences: int
+    note: str = ""
+
+
+def fits_for_vram(vram_bytes: int | str, context: int, engine: str = "auto", kv_dtype: str = "auto") -> list[FitRow]:
+    """Every catalog model x format that fits one GPU of `vram_bytes` (visible total) at `context`.
+    engine "auto": GGUF formats on ollama, safetensors formats on vllm."""
+    from llmstack.catalog import models
+
+    vram = parse_size(vram_bytes, "vram")
+    if context < 1:
+        raise InputError("context", context, "Give a context length of at least 1 token.")
+    gpu = _virtual_gpu(vram)
+    engines = ["ollama", "vllm"] if engine == "auto" else [engine]
+    for e in engines:
+        eng = engine_by_name(e)
+        if eng.memory_model == "none":
+            raise InputError("engine", e, "Not an inference engine; use ollama, vllm, sglang, llamacpp, tgi, nim.")
+        resolve_kv_dtype(eng, kv_dtype)
+    rows: list[FitRow] = []
+    for name in models():
+        m = load_model(name)
+        if m.is_embedding:
+            continue
+        for e in engines:
+            eng = engine_by_name(e)
+            for q in QUANTS:
+                fam = format_family(q)
+                if not eng.serves(fam) or fam in {"fp16", "gptq"} or q in {"Q3_K_S", "Q3_K_L", "Q5_K_S", "F16"}:
+                    continue
+                g = gpu.model_copy(update={"fp8": True}) if fam == "fp8" else gpu
+                est = estimate_memory(m, q, e, min(context, m.max_position_embeddings), 1, g, 1, kv_dtype)
+                if est.fits:
+                    rows.append(
+                        FitRow(
+                            model=name,
+                            params=m.params,
+                            quant=q,
+                            engine=e,
+                            weights_bytes=weight_bytes(m, q),
+                            kv_cache_bytes=est.kv_cache_bytes,
+                            total_bytes=est.total_bytes,
+                            kv_capacity_tokens=est.kv_capacity_tokens,
+                            max_concurrent_sequences=est.max_concurrent_sequences,
+                            note=("needs an FP8 GPU (Ada/Hopper+)" if fam == "fp8" else "")
+                            + (f"context capped at {m.max_position_embeddings}" if context > m.max_position_embeddings
+                               else ""),
+                        )
+                    )
+    return rows
+
+
+__all__ = ["CUDA_CONTEXT_BYTES", "FitRow", "Plan", "PlanRequest", "fits_for_vram", "plan"]

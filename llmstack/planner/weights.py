@@ -1,0 +1,85 @@
+"""Weight bytes per format (sizing-facts §3)."""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+from llmstack.planner.arch import ModelArch, Tensor, tensors
+from llmstack.planner.gguf import gguf_bytes
+from llmstack.planner.quant import GGUF_QUANTS, normalize_quant
+
+AWQ_GROUP = 128  # INT4 g128: qweight in*out/2, fp16 scales (in/128)*out*2, qzeros (in/128)*out/2 (sizing-facts §3.4)
+FP8_BLOCK = 128  # native FP8 block scales: one fp32 scale per 128x128 block (DeepSeek-V3 README_WEIGHTS.md)
+
+
+def _int4_bytes(t: Tensor) -> int:
+    groups = math.ceil(t.ne0 / AWQ_GROUP)
+    per_matrix = t.ne0 * t.rows // 2 + groups * t.rows * 2 + groups * t.rows // 2
+    return per_matrix * t.experts  # = 0.5195 B per weight when ne0 % 128 == 0 (4.156 bpw)
+
+
+def _fp8_bytes(t: Tensor, *, block_scales: bool) -> int:
+    if block_scales:
+        scales = math.ceil(t.ne0 / FP8_BLOCK) * math.ceil(t.rows / FP8_BLOCK) * 4
+    else:
+        scales = t.rows * 4  # compressed-tensors per-channel fp32 scale (sizing-facts §3.4)
+    return (t.numel // t.experts + scales) * t.experts
+
+
+def _int8_bytes(t: Tensor) -> int:
+    return (t.ne0 * t.rows + t.rows * 2) * t.experts  # int8 weight + fp16 per-channel scale
+
+
+@cache
+def _weight_bytes(m: ModelArch, quant: str) -> int:
+    if quant in GGUF_QUANTS:
+        return gguf_bytes(m, quant)
+    if m.safetensors_total_bytes and m.native_format == quant:
+        return m.safetensors_total_bytes  # exact: model.safetensors.index.json metadata.total_size
+    total = 0
+    block = m.native_format == "fp8" and m.is_mla  # DeepSeek-V3 style block FP8
+    for t in tensors(m):
+        # embedding, lm_head, norms, biases and MoE routers stay 16-bit in every safetensors format
+        if quant in {"bf16", "fp16"} or t.kind != "linear":
+            total += t.numel * 2
+        elif quant in {"awq", "gptq"}:
+            total += _int4_bytes(t)
+        elif quant == "fp8":
+            total += _fp8_bytes(t, block_scales=block)
+        elif quant == "int8":
+            total += _int8_bytes(t)
+        else:  # pragma: no cover - normalize_quant guards this
+            raise AssertionError(quant)
+    return total
+
+
+def weight_bytes(model: ModelArch, quant: str) -> int:
+    """Bytes of the weights in `quant` (a GGUF file type, bf16/fp16, fp8, int8, awq, gptq)."""
+    return _weight_bytes(model, normalize_quant(quant))
+
+
+@cache
+def host_resident_bytes(m: ModelArch, quant: str) -> int:
+    """Bytes llama.cpp keeps on the host even with every layer offloaded: an untied `token_embd`
+    (Ollama log: "CPU model buffer 281.81 MiB", sizing-facts §6)."""
+    from llmstack.planner.gguf import tensor_bytes, tensor_types
+
+    if m.tied or quant not in GGUF_QUANTS:
+        return 0
+    return sum(tensor_bytes(t, ty) for t, ty in tensor_types(m, quant) if t.kind == "embedding")
+
+
+@cache
+def cpu_repack_bytes(m: ModelArch, quant: str) -> int:
+    """On CPU llama.cpp repacks Q4_0/Q4_K/IQ4_NL weights into a second copy unless --no-repack
+    (Llama-3.1-8B Q4_K_M: +3204 MiB, sizing-facts §12)."""
+    from llmstack.planner.gguf import tensor_bytes, tensor_types
+
+    if quant not in GGUF_QUANTS:
+        return 0
+    return sum(
+        tensor_bytes(t, ty)
+        for t, ty in tensor_types(m, quant)
+        if ty in {"Q4_0", "Q4_K", "IQ4_NL"} and t.kind == "linear"
+    )

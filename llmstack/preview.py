@@ -1,0 +1,112 @@
+"""Run the real Pulumi program under the SDK's mock engine: no CLI, no cloud, no Docker.
+
+The mocks are honest: a resource's state is its inputs plus the few outputs a provider computes (ids, IPs, image
+ids), and invokes answer with the shape the real provider returns. What the program registers is recorded exactly as
+the engine would see it (type token, name, parent, camelCase inputs), so the policy pack can analyse it.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+
+from llmstack.spec import PROJECT, SECRET_KEYS, stack_config
+
+ROOT = Path(__file__).resolve().parent.parent
+# Deterministic fake values for provider-computed outputs.
+_FAKE_AMI = "ami-0123456789abcdef0"
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    provider: str
+    struct: Any = field(repr=False, default=None)  # the engine's protobuf Struct, as analyzers receive it
+
+
+class _Outputs(Mocks):
+    """Provider outputs the program reads; everything else is echoed from the inputs."""
+
+    def __init__(self) -> None:
+        self._ip = 10
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = f"sha256:{abs(hash(args.inputs.get('name'))):064x}"[:71]
+            state["repoDigest"] = f"{args.inputs.get('name')}"
+        elif args.typ == "aws:ec2/instance:Instance":
+            self._ip += 1
+            state |= {"privateIp": f"10.40.0.{self._ip}", "publicIp": f"198.51.100.{self._ip}",
+                      "arn": f"arn:aws:ec2:us-east-1:000000000000:instance/i-{args.name}"}
+        elif args.typ == "command:remote:Command":
+            state |= {"stdout": "", "stderr": ""}
+        return f"{args.name}-id", state
+
+    def call(self, args: MockCallArgs) -> dict[str, Any]:
+        if args.token == "aws:ssm/getParameter:getParameter":
+            return {"name": args.args.get("name"), "type": "String", "value": _FAKE_AMI,
+                    "insecureValue": _FAKE_AMI, "arn": "arn:aws:ssm:::parameter", "version": 1}
+        return {}
+
+
+class _Recorder(MockMonitor):
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        self.registrations.append(Registration(
+            type=request.type, name=request.name, urn=response.urn, parent=request.parent, custom=request.custom,
+            inputs=json_format.MessageToDict(request.object), provider=request.provider, struct=request.object,
+        ))
+        return response
+
+
+@dataclass
+class PreviewResult:
+    stack: str
+    registrations: list[Registration]
+    exports: dict[str, Any]
+
+
+def run_program(stack_file: Path, program_dir: Path = ROOT) -> PreviewResult:
+    """Run `__main__.py` for one stack file under mocks and return what it registered and exported."""
+    stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    values = stack_config(stack_file)
+    mocks = _Outputs()
+    monitor = _Recorder(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    # A throwaway key stands in for the stack's encrypted secret; it never leaves this process.
+    config[f"{PROJECT}:masterKey"] = f"sk-preview-{secrets.token_hex(16)}"
+    pulumi.runtime.set_all_config(config, secret_keys=[f"{PROJECT}:{k}" for k in SECRET_KEYS])
+    exports: dict[str, Any] = {}
+
+    def program() -> pulumi.Output[None]:
+        runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
+        root = pulumi.runtime.get_root_resource()
+        assert root is not None
+        return pulumi.Output.from_input(root.outputs).apply(exports.update)  # type: ignore[attr-defined]
+
+    sys.path.insert(0, str(program_dir))
+    try:
+        pulumi.runtime.test(program)()
+    finally:
+        sys.path.remove(str(program_dir))
+    return PreviewResult(stack, monitor.registrations, exports)

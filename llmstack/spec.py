@@ -1,0 +1,291 @@
+"""The stack spec: one pydantic model of what a stack file asks for, validated before anything is built.
+
+A stack file (`stacks/Pulumi.<env>.yaml`) holds Pulumi config under the project's namespace; each top-level key
+below is one config key (`llm-inference-stack:backends`, ...). Errors name the field path, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from llmstack.engines import EngineName
+from llmstack.errors import InputError
+
+PROJECT = "llm-inference-stack"
+_DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
+_PINNED = re.compile(r"^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError("use lowercase letters, digits and '-', starting with a letter (at most 40 characters)")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class Backend(_Strict):
+    """One model served by one engine; `replicas` identical copies share its gateway model name."""
+
+    name: Name
+    engine: EngineName
+    model: str = Field(min_length=1, description="catalog name (llama-3.1-8b) or Hugging Face repo id")
+    quant: str = "auto"
+    context: int = Field(ge=256, le=1_048_576, description="max tokens per sequence the engine is started with")
+    concurrency: int = Field(default=1, ge=1, le=4096, description="concurrent sequences at full context")
+    replicas: int = Field(default=1, ge=1, le=16)
+    kv_dtype: Literal["auto", "bf16", "fp16", "fp8", "q8_0", "q4_0"] = "auto"
+    instance_type: str | None = Field(default=None, description="pin the GPU instance (aws); else the planner picks")
+    tensor_parallel: int | None = Field(default=None, ge=1, le=8)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0.1, le=0.98)
+    gateway_model: str | None = Field(default=None, description="model name clients use; default: backend name")
+    served_model_name: str | None = None
+    source: str | None = Field(
+        default=None,
+        description="what the engine loads: HF repo id (vllm/sglang/tgi/nim), repo:QUANT (llamacpp), tag (ollama)",
+    )
+    image: str | None = Field(default=None, description="override the engine table's pinned image")
+    extra_args: tuple[str, ...] = ()
+    allow_gguf_on_vllm: bool = Field(default=False, description="explicit override; needs a custom image")
+
+    _name = field_validator("name")(_dns_label)
+
+    @field_validator("image")
+    @classmethod
+    def _image_pinned(cls, value: str | None) -> str | None:
+        if value is not None and (not _PINNED.match(value) or (":" not in value and "@" not in value)):
+            raise ValueError("pin the image by tag or digest, e.g. vllm/vllm-openai:v0.30.0 or repo@sha256:<64 hex>")
+        return value
+
+    @property
+    def route(self) -> str:
+        return self.gateway_model or self.name
+
+
+class Embeddings(_Strict):
+    """The embedding service: its own container, never on an inference GPU."""
+
+    engine: Literal["tei", "ollama"] = "tei"
+    model: str = "bge-small-en-v1.5"
+    gateway_model: str = "embed"
+    image: str | None = None
+
+    _model_name = field_validator("gateway_model")(_dns_label)
+
+
+class Gateway(_Strict):
+    """The LiteLLM gateway. Router values are tuned and measured: see benchmarks/results/gateway.md."""
+
+    fallbacks: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    num_retries: int = Field(default=0, ge=0, le=5)
+    timeout: float = Field(default=120.0, gt=0, le=3600)
+    stream_timeout: float | None = Field(default=None, gt=0, le=3600)
+    allowed_fails: int = Field(default=1, ge=0, le=100)
+    cooldown_time: float = Field(default=30.0, ge=1, le=3600)
+    health_check_interval: int = Field(default=15, ge=5, le=3600)
+    routing_strategy: Literal["simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing-v2"] = (
+        "simple-shuffle"
+    )
+    instance_type: str | None = None
+    image: str | None = None
+
+    @model_validator(mode="after")
+    def _cooldown_exceeds_health_interval(self) -> Gateway:
+        # LiteLLM docs (proxy/health_check_routing.md): with health-check routing, cooldown_time must exceed
+        # health_check_interval or failures never accumulate.
+        if self.cooldown_time <= self.health_check_interval:
+            raise ValueError(
+                f"cooldown_time ({self.cooldown_time}) must exceed health_check_interval "
+                f"({self.health_check_interval}); raise cooldown_time"
+            )
+        return self
+
+
+class LocalTarget(_Strict):
+    """The local Docker engine: dev on a laptop. `gpus: none` runs engines on the CPU."""
+
+    kind: Literal["local"]
+    docker_host: str = "unix:///var/run/docker.sock"
+    gpus: Literal["none", "all"] = "none"
+
+
+class Ssh(_Strict):
+    key_name: str | None = Field(default=None, description="EC2 key pair for the node's authorized_keys")
+    user: str = "ubuntu"
+    via: Literal["public-ip", "private-ip"] = "private-ip"
+    allowed_cidrs: tuple[str, ...] = ()
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_cidrs(value)
+
+
+class Vpc(_Strict):
+    """Use an existing VPC (`id` + `subnet_ids`), or create one (`cidr`)."""
+
+    id: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+    cidr: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Vpc:
+        if (self.id is None) == (self.cidr is None):
+            raise ValueError("give either id + subnet_ids (existing VPC) or cidr (create one), not both or neither")
+        if self.id is not None and not self.subnet_ids:
+            raise ValueError("an existing VPC needs subnet_ids")
+        if self.cidr is not None:
+            _check_cidrs((self.cidr,))
+        return self
+
+
+class AwsTarget(_Strict):
+    kind: Literal["aws"]
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    vpc: Vpc
+    ssh: Ssh = Ssh()
+    allowed_cidrs: tuple[str, ...] = Field(
+        default=(), description="client networks that may reach the gateway port; engine ports stay private"
+    )
+    root_volume_gb: int | None = Field(default=None, ge=30, le=16384)
+    cpu_instance_type: str = "m7i.xlarge"
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_cidrs(value)
+
+
+def _check_cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
+    for cidr in values:
+        try:
+            network = ipaddress.ip_network(cidr, strict=True)
+        except ValueError as err:
+            raise ValueError(f"{cidr!r} is not a CIDR block ({err}); write e.g. 10.0.0.0/16") from err
+        if network.prefixlen == 0:
+            raise ValueError(f"{cidr} opens the port to the whole internet; list your client networks instead")
+    return values
+
+
+class StackSpec(_Strict):
+    """What one environment asks for."""
+
+    environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,19}$")]
+    target: LocalTarget | AwsTarget = Field(discriminator="kind")
+    backends: tuple[Backend, ...] = Field(min_length=1)
+    embeddings: Embeddings | None = Embeddings()
+    gateway: Gateway = Gateway()
+    monitoring: bool = True
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StackSpec:
+        names = [b.name for b in self.backends]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"backend names must be unique; repeated: {', '.join(duplicates)}")
+        routes = {b.route for b in self.backends}
+        if self.embeddings and self.embeddings.gateway_model in routes:
+            raise ValueError(f"embeddings.gateway_model {self.embeddings.gateway_model!r} is also a chat model name")
+        for primary, targets in self.gateway.fallbacks.items():
+            if primary not in routes:
+                raise ValueError(f"gateway.fallbacks: {primary!r} is not a backend model; known: {sorted(routes)}")
+            for target in targets:
+                if target not in routes:
+                    raise ValueError(
+                        f"gateway.fallbacks.{primary}: {target!r} is not a backend model; known: {sorted(routes)}"
+                    )
+                if target == primary:
+                    raise ValueError(f"gateway.fallbacks.{primary}: a model can't fall back to itself")
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.target, LocalTarget)
+
+
+def _format_error(err: ValidationError, source: str) -> InputError:
+    """The first validation problem as field path + value + fix (pydantic's message is the fix)."""
+    first = err.errors()[0]
+    path = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("function-", "tagged-union")))
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" ({len(err.errors()) - 1} more problem(s) after this one)" if len(err.errors()) > 1 else ""
+    value = first.get("input")
+    if first["type"] == "extra_forbidden":
+        message = "this key is not part of the stack spec; remove it or check its spelling (see README 'Stack files')"
+    if first["type"] == "missing":
+        value = None
+        message = "this key is required"
+    return InputError(f"{source}: {path or '<root>'}", value, message + more)
+
+
+def parse_spec(config: Mapping[str, Any], source: str = "stack config") -> StackSpec:
+    """Validate un-namespaced config values (`backends`, `target`, ...) into a StackSpec."""
+    try:
+        return StackSpec.model_validate(dict(config))
+    except ValidationError as err:
+        raise _format_error(err, source) from None
+
+
+SECRET_KEYS = ("masterKey", "hfToken", "ngcApiKey", "sshPrivateKey")
+
+
+def spec_keys() -> tuple[str, ...]:
+    """The config keys a stack file may set (besides the secrets)."""
+    return tuple(StackSpec.model_fields)
+
+
+def config_values(raw: Mapping[str, str | None]) -> dict[str, Any]:
+    """Config values as the Pulumi CLI passes them (JSON text for objects, lists, numbers and booleans; plain text for
+    strings) decoded for `parse_spec`."""
+    values: dict[str, Any] = {}
+    for key, text in raw.items():
+        if text is None:
+            continue
+        try:
+            values[key] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key] = text
+    return values
+
+
+def stack_config(path: Path) -> dict[str, Any]:
+    """Read a `Pulumi.<env>.yaml` and return the project's config keys without the namespace (secrets left out)."""
+    if not path.is_file():
+        raise InputError("--stack-file", str(path), "give the path of an existing Pulumi.<env>.yaml stack file")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise InputError(str(path), "YAML", f"the file is not valid YAML: {err}") from None
+    raw = document.get("config", {}) if isinstance(document, dict) else None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: config", raw, "a stack file needs a top-level `config:` mapping")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        namespace, _, name = str(key).partition(":")
+        if namespace != PROJECT or not name:
+            continue
+        if name in SECRET_KEYS:
+            continue
+        if name not in spec_keys():
+            raise InputError(f"{path.name}: config.{key}", value,
+                             f"not a stack setting; use one of: {', '.join(spec_keys() + SECRET_KEYS)}")
+        values[name] = value
+    return values
+
+
+def load_spec(path: Path) -> StackSpec:
+    return parse_spec(stack_config(path), source=path.name)

@@ -1,0 +1,89 @@
+"""A stand-in in a child process (own GIL), for measurements where the server must not slow the client."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.standins.openai_server import TokenSchedule
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class StandInProcess:
+    def __init__(
+        self, kind: str, schedule: TokenSchedule, *, model: str | None = None, uvloop: bool = True
+    ) -> None:
+        self.kind = kind
+        self.schedule = schedule
+        self.model = model
+        self.uvloop = uvloop
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 20.0) -> StandInProcess:
+        cmd = [
+            sys.executable,
+            "-m",
+            "tests.standins.serve",
+            self.kind,
+            "--ttft",
+            str(self.schedule.ttft),
+            "--itl",
+            str(self.schedule.itl),
+            "--tokens",
+            str(self.schedule.output_tokens),
+        ]
+        if self.model:
+            cmd += ["--model", self.model]
+        if self.uvloop:
+            cmd.append("--uvloop")
+        self._proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert self._proc.stdout is not None
+        try:
+            line = self._proc.stdout.readline()  # bounded: the child prints READY or exits
+            if not line.startswith("READY "):
+                raise RuntimeError(f"stand-in process failed to start: {line!r} {self._stderr()}")
+        except BaseException:
+            self.stop()
+            raise
+        self.url = line.split()[1]
+        return self
+
+    def _stderr(self) -> str:
+        if self._proc is None or self._proc.poll() is None or self._proc.stderr is None:
+            return ""
+        return self._proc.stderr.read()[-2000:]
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The child's request log (`RequestRecord.to_json()` dicts, perf_counter seconds)."""
+        data: list[dict[str, Any]] = httpx.get(self.url + "/_standin/requests", timeout=30).json()
+        return data
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def __enter__(self) -> StandInProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
