@@ -64,6 +64,10 @@ class LiteLLMGatewayArgs(TypedDict):
     """Environment name, for labels."""
     image: NotRequired[str]
     """Image override; must be pinned."""
+    node: NotRequired[str]
+    """Name of the node it runs on (label, for policies)."""
+    instance_type: NotRequired[str]
+    """EC2 type of that node (label; the gateway belongs on a CPU node)."""
 
 
 def _gateway_settings(name: str, args: LiteLLMGatewayArgs) -> Gateway:
@@ -111,7 +115,9 @@ class LiteLLMGateway(pulumi.ComponentResource):
             start_period_s=START_PERIOD_S, cache_dir="/app/cache", shm_size_mb=None, gpus=False,
             labels={"llmstack.role": "gateway", "llmstack.engine": "litellm",
                     "llmstack.environment": args.get("environment", "default"),
-                    "llmstack.config-path": CONFIG_PATH},
+                    "llmstack.config-path": CONFIG_PATH,
+                    **{f"llmstack.{k.replace('_', '-')}": args[k]  # type: ignore[literal-required]
+                       for k in ("node", "instance_type") if k in args}},
         )
         ip = publish_ip(name, args.get("publish", "loopback"))
         provider = docker_provider(f"{name}-docker", args["docker_host"], self)

@@ -177,6 +177,8 @@ class InferenceStack(pulumi.ComponentResource):
             "num_retries": g.num_retries, "timeout": g.timeout, "allowed_fails": g.allowed_fails,
             "cooldown_time": g.cooldown_time, "health_check_interval": g.health_check_interval,
             "publish": host.publish, "environment": spec.environment, **({"image": g.image} if g.image else {}),
+            "node": self.plan.gateway_node.name,
+            **({"instance_type": it} if (it := self.plan.gateway_node.instance_type) else {}),
         }, self._child())
         port = engine("litellm").port
         self.gateway_url = host.address.apply(lambda a: f"http://{a}:{port}")

@@ -11,6 +11,7 @@ import json
 import runpy
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pulumi
 from google.protobuf import json_format
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 
-from llmstack.spec import PROJECT, SECRET_KEYS, stack_config
+from llmstack.spec import PROJECT, stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 # Deterministic fake values for provider-computed outputs.
@@ -85,28 +86,39 @@ class PreviewResult:
     exports: dict[str, Any]
 
 
-def run_program(stack_file: Path, program_dir: Path = ROOT) -> PreviewResult:
-    """Run `__main__.py` for one stack file under mocks and return what it registered and exported."""
-    stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
-    values = stack_config(stack_file)
+def record(program: Callable[[], object], *, stack: str = "test", config: dict[str, Any] | None = None,
+           secret_config: dict[str, str] | None = None) -> PreviewResult:
+    """Run `program` (any code that declares resources) under the mock engine and record what it registers.
+
+    `config` holds un-namespaced project config values (objects are JSON-encoded as the CLI does);
+    `secret_config` values are marked secret, as `pulumi config set --secret` would.
+    """
     mocks = _Outputs()
     monitor = _Recorder(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
-    # A throwaway key stands in for the stack's encrypted secret; it never leaves this process.
-    config[f"{PROJECT}:masterKey"] = f"sk-preview-{secrets.token_hex(16)}"
-    pulumi.runtime.set_all_config(config, secret_keys=[f"{PROJECT}:{k}" for k in SECRET_KEYS])
+    values = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}
+    secret = {f"{PROJECT}:{k}": v for k, v in (secret_config or {}).items()}
+    pulumi.runtime.set_all_config(values | secret, secret_keys=list(secret))
     exports: dict[str, Any] = {}
 
-    def program() -> pulumi.Output[None]:
-        runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
+    def run() -> pulumi.Output[None]:
+        program()
         root = pulumi.runtime.get_root_resource()
         assert root is not None
         return pulumi.Output.from_input(root.outputs).apply(exports.update)  # type: ignore[attr-defined]
 
+    pulumi.runtime.test(run)()
+    return PreviewResult(stack, monitor.registrations, exports)
+
+
+def run_program(stack_file: Path, program_dir: Path = ROOT) -> PreviewResult:
+    """Run `__main__.py` for one stack file under mocks and return what it registered and exported."""
+    stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    # A throwaway key stands in for the stack's encrypted secret; it never leaves this process.
+    master_key = f"sk-preview-{secrets.token_hex(16)}"
     sys.path.insert(0, str(program_dir))
     try:
-        pulumi.runtime.test(program)()
+        return record(lambda: runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__"),
+                      stack=stack, config=stack_config(stack_file), secret_config={"masterKey": master_key})
     finally:
         sys.path.remove(str(program_dir))
-    return PreviewResult(stack, monitor.registrations, exports)

@@ -79,6 +79,15 @@ def measure_context() -> dict[str, Any]:
     reserved_after_mm = torch.cuda.memory_reserved()
     del x, a, b
     free_all()
+    # Non-torch memory (context + cuBLAS/cuBLASLt workspaces) after bf16 matmuls of growing size.
+    non_torch: dict[str, int] = {}
+    for n in (1024, 4096, 8192):
+        a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+        b = a @ a
+        torch.cuda.synchronize()
+        del a, b
+        free_all()
+        non_torch[str(n)] = mem_state()["device_used"] - torch.cuda.memory_reserved()
     return {
         "smi_used_mib_before_cuda": s0["used_mib"],
         "smi_used_mib_after_context": s1["used_mib"],
@@ -91,6 +100,7 @@ def measure_context() -> dict[str, Any]:
         "device_used_bytes_after_first_tensor": total - free_t,
         "device_used_bytes_after_first_matmul": total - free_mm,
         "torch_reserved_bytes_after_first_matmul": reserved_after_mm,
+        "non_torch_bytes_after_matmul_n": non_torch,
         "cuda_module_loading": os.environ.get("CUDA_MODULE_LOADING", "<unset: torch default LAZY>"),
     }
 
@@ -218,6 +228,7 @@ def measure_model(name: str, spec: dict[str, Any], deadline: float) -> dict[str,
                 run["peak_over_base_bytes"] - run["retained_after_forward_bytes"]
             )  # activations freed by the end of the forward
             run["device_used_after_forward_bytes"] = held["device_used"]
+            run["non_torch_after_forward_bytes"] = held["device_used"] - held["reserved"]
             run["smi_used_mib_after_forward"] = smi()["used_mib"]
             run["forward_s"] = round(time.monotonic() - t1, 2)
         except Exception as exc:  # noqa: BLE001 - recorded in the JSON (e.g. OOM, unsupported arch)

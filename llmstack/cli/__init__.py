@@ -32,6 +32,9 @@ from llmstack.cli.plan import fits, plan  # noqa: E402
 
 main.add_command(plan)
 main.add_command(fits)
+from llmstack.cli.preview import preview  # noqa: E402
+
+main.add_command(preview)
 from llmstack.cli.verify import verify
 main.add_command(verify)
 

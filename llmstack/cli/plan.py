@@ -20,15 +20,23 @@ def _console() -> Console:
 
 
 @click.command("plan")
-@click.option("--model", "model", help="Catalog name (llama-3.1-8b), HF repo alias, Ollama tag or Hub repo id.")
+@click.option(
+    "--model", "model", help="Catalog name (llama-3.1-8b), HF repo alias, Ollama tag or Hub repo id."
+)
 @click.option("--model-config", "model_config", help="Path to a Hugging Face config.json (offline).")
-@click.option("--quant", default="auto", show_default=True, help="bf16, fp16, fp8, int8, awq, gptq, Q4_K_M, ...")
+@click.option(
+    "--quant", default="auto", show_default=True, help="bf16, fp16, fp8, int8, awq, gptq, Q4_K_M, ..."
+)
 @click.option("--context", type=int, help="Tokens per sequence (default: the engine's default).")
-@click.option("--concurrency", type=int, default=1, show_default=True, help="Concurrent full-length sequences.")
+@click.option(
+    "--concurrency", type=int, default=1, show_default=True, help="Concurrent full-length sequences."
+)
 @click.option("--engine", default="auto", show_default=True, help="ollama, vllm, sglang, llamacpp, tgi, nim.")
 @click.option("--gpu", help="Only instances with this GPU (H100, L4, ...).")
 @click.option("--vram", help="Size for one GPU of this much memory instead (24GB, 22888MiB).")
-@click.option("--kv-dtype", default="auto", show_default=True, help="auto, bf16, fp8 (vLLM); f16, q8_0, q4_0 (ggml).")
+@click.option(
+    "--kv-dtype", default="auto", show_default=True, help="auto, bf16, fp8 (vLLM); f16, q8_0, q4_0 (ggml)."
+)
 @click.option("--tensor-parallel", type=int, help="Pin the TP size (1, 2, 4, 8).")
 @click.option("--workload", type=click.Choice(WORKLOADS), help="Decision framework input for engine auto.")
 @click.option("--instance", "instance_type", help="Check only this instance type (g6.xlarge).")
@@ -54,7 +62,9 @@ def plan(
 ) -> None:
     """Size a model for a GPU and pick the cheapest instance it fits on. Exit 0 fits, 1 does not, 2 bad input."""
     if bool(model) == bool(model_config):
-        raise InputError("--model", model or model_config, "Give exactly one of --model NAME and --model-config PATH.")
+        raise InputError(
+            "--model", model or model_config, "Give exactly one of --model NAME and --model-config PATH."
+        )
     ref = load_config_file(model_config) if model_config else model
     assert ref is not None
     result = make_plan(
@@ -81,7 +91,10 @@ def plan(
         rows = [
             ("params", f"{result.params:,}"),
             ("engine / format", f"{result.engine} / {result.quant}"),
-            ("instance", f"{inst.type} ({inst.gpus} x {inst.gpu or 'CPU'}, ${inst.hourly_usd}/h)" if inst else "-"),
+            (
+                "instance",
+                f"{inst.type} ({inst.gpus} x {inst.gpu or 'CPU'}, ${inst.hourly_usd}/h)" if inst else "-",
+            ),
             ("tensor parallel", str(result.tensor_parallel)),
             ("context x concurrency", f"{result.context} x {result.concurrency}"),
             ("weights (all GPUs)", fmt_gib(result.weights_bytes)),
@@ -89,9 +102,15 @@ def plan(
             ("KV cache (per GPU)", fmt_gib(result.kv_cache_bytes)),
             ("activations / compute", fmt_gib(result.memory.activation_bytes)),
             ("CUDA context + other", fmt_gib(result.memory.cuda_context_bytes + result.memory.other_bytes)),
-            ("total (per GPU)", f"{fmt_gib(result.total_bytes)} of {fmt_gib(result.memory.usable_bytes)} usable"),
-            ("KV capacity", f"{result.memory.kv_capacity_tokens} tokens, "
-                            f"{result.memory.max_concurrent_sequences} sequences"),
+            (
+                "total (per GPU)",
+                f"{fmt_gib(result.total_bytes)} of {fmt_gib(result.memory.usable_bytes)} usable",
+            ),
+            (
+                "KV capacity",
+                f"{result.memory.kv_capacity_tokens} tokens, "
+                f"{result.memory.max_concurrent_sequences} sequences",
+            ),
             ("start_period", f"{result.startup_seconds} s"),
         ]
         for k, v in rows:
@@ -113,7 +132,9 @@ def plan(
 @click.command("fits")
 @click.option("--vram", required=True, help="GPU memory: 24GB, 22.35GiB, 22888MiB.")
 @click.option("--context", type=int, default=8192, show_default=True, help="Tokens per sequence.")
-@click.option("--engine", default="auto", show_default=True, help="auto (ollama GGUF + vllm safetensors) or one.")
+@click.option(
+    "--engine", default="auto", show_default=True, help="auto (ollama GGUF + vllm safetensors) or one."
+)
 @click.option("--kv-dtype", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -124,10 +145,26 @@ def fits(ctx: click.Context, vram: str, context: int, engine: str, kv_dtype: str
     if as_json:
         click.echo(json.dumps([r.model_dump() for r in rows], indent=2))
     else:
-        table = Table(f"fits in {fmt_gib(size)} at {context} tokens", "params", "engine", "format", "weights",
-                      "total", "KV tokens", "note")
+        table = Table(
+            f"fits in {fmt_gib(size)} at {context} tokens",
+            "params",
+            "engine",
+            "format",
+            "weights",
+            "total",
+            "KV tokens",
+            "note",
+        )
         for r in rows:
-            table.add_row(r.model, f"{r.params / 1e9:.2f}B", r.engine, r.quant, fmt_gib(r.weights_bytes),
-                          fmt_gib(r.total_bytes), str(r.kv_capacity_tokens), r.note)
+            table.add_row(
+                r.model,
+                f"{r.params / 1e9:.2f}B",
+                r.engine,
+                r.quant,
+                fmt_gib(r.weights_bytes),
+                fmt_gib(r.total_bytes),
+                str(r.kv_capacity_tokens),
+                r.note,
+            )
         _console().print(table)
     ctx.exit(0 if rows else 1)

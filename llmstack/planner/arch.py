@@ -198,7 +198,10 @@ def _from_config(config: dict[str, Any], *, name: str, source: str) -> ModelArch
     # Gemma ties embeddings by default (transformers GemmaConfig tie_word_embeddings=True).
     tied = bool(config.get("tie_word_embeddings", model_type in {"gemma", "gemma2", "bert", "nomic_bert"}))
     max_pos = int(
-        config.get("max_position_embeddings") or config.get("n_positions") or config.get("max_seq_len") or 4096
+        config.get("max_position_embeddings")
+        or config.get("n_positions")
+        or config.get("max_seq_len")
+        or 4096
     )
     fields: dict[str, Any] = {
         "name": name or config.get("_name_or_path") or model_type,
@@ -281,7 +284,9 @@ def _from_config(config: dict[str, Any], *, name: str, source: str) -> ModelArch
     return ModelArch(**fields)
 
 
-def _dense_mlp(p: str, h: int, inter: int, *, fused: bool, suffix: str = "", experts: int = 1) -> list[Tensor]:
+def _dense_mlp(
+    p: str, h: int, inter: int, *, fused: bool, suffix: str = "", experts: int = 1
+) -> list[Tensor]:
     if fused:  # Phi-3 gate_up_proj, stored as one ffn_up of 2*I rows in GGUF
         return [
             Tensor(f"{p}ffn_up{suffix}", "linear", h, 2 * inter, experts),
@@ -331,7 +336,10 @@ def _decoder_layer(m: ModelArch, i: int) -> list[Tensor]:
                 Tensor(f"{p}attn_v.bias", "vector", kv),
             ]
         if m.qk_norm:
-            out += [Tensor(f"{p}attn_q_norm", "vector", m.head_dim), Tensor(f"{p}attn_k_norm", "vector", m.head_dim)]
+            out += [
+                Tensor(f"{p}attn_q_norm", "vector", m.head_dim),
+                Tensor(f"{p}attn_k_norm", "vector", m.head_dim),
+            ]
         out.append(Tensor(f"{p}attn_output", "linear", q, h))
     if m.norms_per_layer == 4:
         out += [Tensor(f"{p}post_attention_norm", "vector", h), Tensor(f"{p}post_ffw_norm", "vector", h)]
@@ -363,7 +371,10 @@ def _encoder_layer(m: ModelArch, i: int) -> list[Tensor]:
     if m.gated_mlp:
         out += _dense_mlp(p, h, m.intermediate, fused=False)
     else:
-        out += [Tensor(f"{p}ffn_up", "linear", h, m.intermediate), Tensor(f"{p}ffn_down", "linear", m.intermediate, h)]
+        out += [
+            Tensor(f"{p}ffn_up", "linear", h, m.intermediate),
+            Tensor(f"{p}ffn_down", "linear", m.intermediate, h),
+        ]
     if m.linear_bias:
         out += [Tensor(f"{p}ffn_up.bias", "vector", m.intermediate), Tensor(f"{p}ffn_down.bias", "vector", h)]
     out += [Tensor(f"{p}layer_output_norm", "vector", h), Tensor(f"{p}layer_output_norm.bias", "vector", h)]

@@ -24,7 +24,11 @@ BATCHING_USERS = 10
 # GGUF ladder (seed: "start Q4_K_M, upgrade to Q5_K_M if VRAM allows"; Q6_K/Q8_0 continue the same ladder).
 GGUF_START = "Q4_K_M"
 GGUF_UPGRADES: tuple[str, ...] = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M")  # best first
-GGUF_TIGHT: tuple[str, ...] = ("Q4_K_S", "Q3_K_M", "Q2_K")  # below the start: suggestions only ("last resort")
+GGUF_TIGHT: tuple[str, ...] = (
+    "Q4_K_S",
+    "Q3_K_M",
+    "Q2_K",
+)  # below the start: suggestions only ("last resort")
 # Safetensors engines: BF16 when it fits, else FP8 (Ada/Hopper+), else INT4 AWQ (seed: "AWQ (quality)").
 HF_LADDER: tuple[str, ...] = ("bf16", "fp8", "awq")
 

@@ -11,7 +11,8 @@ import math
 from pydantic import BaseModel, ConfigDict
 
 from llmstack.catalog import Gpu, gpu_by_name
-from llmstack.engines import Engine, engine as engine_by_name
+from llmstack.engines import Engine
+from llmstack.engines import engine as engine_by_name
 from llmstack.errors import InputError
 from llmstack.planner.arch import ModelArch
 from llmstack.planner.kv import GGML_KV_DTYPES, PREALLOC_KV_DTYPES, kv_bytes_for_sequence, kv_bytes_per_token
@@ -85,7 +86,9 @@ def resolve_kv_dtype(eng: Engine, kv_dtype: str) -> str:
             raise InputError("kv_dtype", kv_dtype, f"{eng.name} KV cache types: {', '.join(GGML_KV_DTYPES)}.")
         return key
     if key not in PREALLOC_KV_DTYPES:
-        raise InputError("kv_dtype", kv_dtype, f"{eng.name} KV cache dtypes: {', '.join(PREALLOC_KV_DTYPES)}.")
+        raise InputError(
+            "kv_dtype", kv_dtype, f"{eng.name} KV cache dtypes: {', '.join(PREALLOC_KV_DTYPES)}."
+        )
     return key
 
 
@@ -93,7 +96,9 @@ def check_engine_quant(eng: Engine, quant: str, gpu: Gpu | None) -> str:
     q = normalize_quant(quant)
     fam = format_family(q)
     if eng.memory_model == "none":
-        raise InputError("engine", eng.name, "This is not an inference engine; use ollama, vllm, sglang, llamacpp.")
+        raise InputError(
+            "engine", eng.name, "This is not an inference engine; use ollama, vllm, sglang, llamacpp."
+        )
     if not eng.serves(fam):
         raise InputError(
             "quant",
@@ -103,7 +108,9 @@ def check_engine_quant(eng: Engine, quant: str, gpu: Gpu | None) -> str:
         )
     if fam == "fp8" and gpu is not None and not gpu.fp8:
         raise InputError(
-            "quant", q, f"{gpu.name} ({gpu.architecture}) has no FP8 support: FP8 needs Ada sm89, Hopper sm90 or newer."
+            "quant",
+            q,
+            f"{gpu.name} ({gpu.architecture}) has no FP8 support: FP8 needs Ada sm89, Hopper sm90 or newer.",
         )
     return q
 
@@ -193,7 +200,9 @@ def _preallocate(
         max_seqs = concurrency if available >= 0 else 0
         max_ctx = context if available >= 0 else 0
     else:
-        eff = seq_kv / (blocks_per_seq * VLLM_BLOCK_TOKENS)  # per-token bytes at this context (windows shrink it)
+        eff = seq_kv / (
+            blocks_per_seq * VLLM_BLOCK_TOKENS
+        )  # per-token bytes at this context (windows shrink it)
         capacity = max(0, int(available // (eff * VLLM_BLOCK_TOKENS)) * VLLM_BLOCK_TOKENS)
         max_seqs = max(0, available // seq_kv) if seq_kv else 0
         max_ctx = _max_len(model, kvd, tp, available, limit) // VLLM_BLOCK_TOKENS * VLLM_BLOCK_TOKENS

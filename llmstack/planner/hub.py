@@ -41,7 +41,9 @@ class HubClient:
     def _cache_path(self, repo: str, filename: str) -> Path:
         return self.cache_dir / repo.replace("/", "--") / self.revision / filename
 
-    def _get(self, client: httpx.Client, repo: str, filename: str, *, required: bool) -> dict[str, Any] | None:
+    def _get(
+        self, client: httpx.Client, repo: str, filename: str, *, required: bool
+    ) -> dict[str, Any] | None:
         cached = self._cache_path(repo, filename)
         if cached.exists():
             data: dict[str, Any] = json.loads(cached.read_text())
@@ -59,7 +61,9 @@ class HubClient:
         if resp.status_code == 404:
             if not required:
                 return None
-            raise NotFoundError("model", repo, f"The Hub has no {filename} for this repo id; check the spelling.")
+            raise NotFoundError(
+                "model", repo, f"The Hub has no {filename} for this repo id; check the spelling."
+            )
         if resp.status_code in (401, 403):
             raise InputError(
                 "model",
@@ -69,12 +73,16 @@ class HubClient:
             )
         if resp.status_code >= 400:
             raise InputError(
-                "model", repo, f"The Hub answered HTTP {resp.status_code} for {filename}; retry or use --model-config."
+                "model",
+                repo,
+                f"The Hub answered HTTP {resp.status_code} for {filename}; retry or use --model-config.",
             )
         try:
             payload: dict[str, Any] = resp.json()
         except ValueError as err:
-            raise InputError("model", repo, f"{filename} from the Hub is not JSON; use --model-config PATH.") from err
+            raise InputError(
+                "model", repo, f"{filename} from the Hub is not JSON; use --model-config PATH."
+            ) from err
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(payload))
         return payload

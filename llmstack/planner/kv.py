@@ -19,7 +19,11 @@ KV_DTYPE_BYTES: dict[str, Fraction] = {
     "q8_0": Fraction(34, 32),
     "q4_0": Fraction(18, 32),
 }
-GGML_KV_DTYPES = ("f16", "q8_0", "q4_0")  # OLLAMA_KV_CACHE_TYPE / llama.cpp --cache-type-k/v (sizing-facts §6)
+GGML_KV_DTYPES = (
+    "f16",
+    "q8_0",
+    "q4_0",
+)  # OLLAMA_KV_CACHE_TYPE / llama.cpp --cache-type-k/v (sizing-facts §6)
 PREALLOC_KV_DTYPES = ("auto", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2")  # vLLM --kv-cache-dtype
 
 

@@ -23,7 +23,9 @@ def load_config_file(path: str | Path) -> ModelArch:
     if p.is_dir():
         p = p / "config.json"
     if not p.is_file():
-        raise InputError("model_config", str(path), "Give the path of a Hugging Face config.json (or its folder).")
+        raise InputError(
+            "model_config", str(path), "Give the path of a Hugging Face config.json (or its folder)."
+        )
     try:
         config = json.loads(p.read_text())
     except (OSError, ValueError) as err:
@@ -35,14 +37,18 @@ def load_config_file(path: str | Path) -> ModelArch:
     if index.is_file():
         meta = json.loads(index.read_text()).get("metadata") or {}
         total = int(meta["total_size"]) if meta.get("total_size") else None
-    arch = ModelArch.from_config(config, name=str(config.get("_name_or_path") or p.parent.name), source=str(p))
+    arch = ModelArch.from_config(
+        config, name=str(config.get("_name_or_path") or p.parent.name), source=str(p)
+    )
     return arch.model_copy(update={"safetensors_total_bytes": total}) if total else arch
 
 
 def load_model(ref: str, *, hub: HubClient | None = None) -> ModelArch:
     """A catalog name (`llama-3.1-8b`, an HF repo alias or Ollama tag), a config.json path, or a Hub repo id."""
     if not isinstance(ref, str) or not ref.strip():
-        raise InputError("model", ref, "Name a catalog model (e.g. llama-3.1-8b), a config.json or a Hub repo id.")
+        raise InputError(
+            "model", ref, "Name a catalog model (e.g. llama-3.1-8b), a config.json or a Hub repo id."
+        )
     entry = model_by_ref(ref)
     if entry is not None:
         return _catalog_arch(entry.name)

@@ -10,7 +10,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llmstack.catalog import CpuInstance, Gpu, Instance, cpu_instances, gpu_by_name, instance_by_type, instances
+from llmstack.catalog import (
+    CpuInstance,
+    Gpu,
+    Instance,
+    cpu_instances,
+    gpu_by_name,
+    instance_by_type,
+    instances,
+)
 from llmstack.engines import engine as engine_by_name
 from llmstack.errors import InputError
 from llmstack.planner.arch import ModelArch
@@ -202,16 +210,22 @@ def plan(req: PlanRequest) -> Plan:
     if engine != "auto":
         eng = engine_by_name(engine)
         if eng.memory_model == "none":
-            raise InputError("engine", engine, "Not an inference engine; use ollama, vllm, sglang, llamacpp, tgi, nim.")
+            raise InputError(
+                "engine", engine, "Not an inference engine; use ollama, vllm, sglang, llamacpp, tgi, nim."
+            )
         if quant != "auto":
             check_engine_quant(eng, quant, None)
         resolve_kv_dtype(eng, req.kv_dtype)
 
-    if model.is_embedding and engine in {"auto", "tei"} and req.gpu is None and req.vram is None and (
-        req.instance_type is None
+    if (
+        model.is_embedding
+        and engine in {"auto", "tei"}
+        and req.gpu is None
+        and req.vram is None
+        and (req.instance_type is None)
     ):
         return _plan_cpu(model, req, "tei", "fp16")
-    if req.workload == "cpu" or engine == "llamacpp" and req.workload == "cpu":
+    if req.workload == "cpu" or (engine == "llamacpp" and req.workload == "cpu"):
         q = quant if quant != "auto" else GGUF_START
         if not is_gguf(q):
             raise InputError("quant", q, "CPU serving uses llama.cpp with a GGUF format such as Q4_K_M.")
@@ -252,7 +266,9 @@ def _quants_for(quant: str, engine: str, gpu: Gpu) -> tuple[str, ...]:
     return (quant,) if quant != "auto" else quant_candidates(engine, gpu)
 
 
-def _plan_gpu_candidates(model: ModelArch, req: PlanRequest, quant: str, engine_req: str, *, cpu: bool) -> Plan:
+def _plan_gpu_candidates(
+    model: ModelArch, req: PlanRequest, quant: str, engine_req: str, *, cpu: bool
+) -> Plan:
     if cpu:
         return _plan_cpu(model, req, "llamacpp", quant if quant != "auto" else GGUF_START)
     rejected: list[Rejection] = []
@@ -264,16 +280,21 @@ def _plan_gpu_candidates(model: ModelArch, req: PlanRequest, quant: str, engine_
         quants = _quants_for(quant, engine, gpu)
         if quant == "auto" and engine_by_name(engine).memory_model == "ggml":
             quants = GGUF_UPGRADES
-        fit, near, why = _try(model, engine, quants, gpu, gpus, context, req.concurrency, req.kv_dtype,
-                              req.tensor_parallel)
+        fit, near, why = _try(
+            model, engine, quants, gpu, gpus, context, req.concurrency, req.kv_dtype, req.tensor_parallel
+        )
         if fit is not None:
             return _make_plan(model, req, engine, fit, inst, gpu, rejected, [])
         rejected.append(Rejection(instance=label, reason=why))
-        if near is not None and (closest is None or near.estimate.free_bytes > closest[3].estimate.free_bytes):
+        if near is not None and (
+            closest is None or near.estimate.free_bytes > closest[3].estimate.free_bytes
+        ):
             closest = (inst, gpu, engine, near)
     if closest is None:
         raise InputError(
-            "model", model.name, "No catalog instance can run it with these options (check --gpu/--tensor-parallel)."
+            "model",
+            model.name,
+            "No catalog instance can run it with these options (check --gpu/--tensor-parallel).",
         )
     inst, gpu, engine, near = closest
     suggestions = _suggest(model, req, quant, engine)
@@ -301,13 +322,17 @@ def _make_plan(
             "vLLM V1 and llama.cpp keep only the window for them."
         )
     if model.is_mla:
-        notes.append("MLA: one latent of kv_lora_rank + qk_rope_head_dim per token per layer, replicated per TP rank.")
+        notes.append(
+            "MLA: one latent of kv_lora_rank + qk_rope_head_dim per token per layer, replicated per TP rank."
+        )
     if req.context is None:
         notes.append(f"context defaults to {est.context} ({engine}'s default for this model and GPU).")
     if est.spills_to_cpu:
         notes.append("Layers would be offloaded to the CPU: expect much lower throughput.")
     instance = (
-        InstanceRef(type=inst.type, gpu=inst.gpu, gpus=inst.gpus, hourly_usd=inst.hourly_usd) if inst else None
+        InstanceRef(type=inst.type, gpu=inst.gpu, gpus=inst.gpus, hourly_usd=inst.hourly_usd)
+        if inst
+        else None
     )
     if inst is None and req.vram is None and req.gpu is not None and est.fits:
         notes.append(f"No catalog instance has {gpu.name}; sized for {att.tp} x {gpu.name}.")
@@ -351,7 +376,9 @@ def _suggest(model: ModelArch, req: PlanRequest, quant: str, engine: str) -> lis
             if format_family(q) == "fp8" and not gpu.fp8:
                 continue
             ctx = req.context or default_context(model, engine, gpu.visible_bytes * gpus)
-            fit, _, _ = _try(model, engine, (q,), gpu, gpus, ctx, req.concurrency, req.kv_dtype, req.tensor_parallel)
+            fit, _, _ = _try(
+                model, engine, (q,), gpu, gpus, ctx, req.concurrency, req.kv_dtype, req.tensor_parallel
+            )
             if fit is not None:
                 where = f"{inst.type} (${inst.hourly_usd}/h)" if inst else gpu.name
                 out.append(f"--quant {q} fits on {where} with TP={fit.tp}.")
@@ -372,10 +399,14 @@ def _suggest(model: ModelArch, req: PlanRequest, quant: str, engine: str) -> lis
     where = inst.type if inst else gpu.name
     if best_ctx >= 16:
         if req.concurrency > 1:
-            out.append(f"Fewer concurrent sequences, or a shorter context: {where} serves one sequence of up to "
-                       f"{best_ctx} tokens in {best_q} at TP={best_tp}.")
+            out.append(
+                f"Fewer concurrent sequences, or a shorter context: {where} serves one sequence of up to "
+                f"{best_ctx} tokens in {best_q} at TP={best_tp}."
+            )
         else:
-            out.append(f"--context {best_ctx} (the longest that fits) on {where} in {best_q} at TP={best_tp}.")
+            out.append(
+                f"--context {best_ctx} (the longest that fits) on {where} in {best_q} at TP={best_tp}."
+            )
     else:
         need = weight_bytes(model, qs[-1] if qs else quant)
         node = gpu.visible_bytes * gpus
@@ -388,7 +419,9 @@ def _suggest(model: ModelArch, req: PlanRequest, quant: str, engine: str) -> lis
     return out
 
 
-def _cpu_need(model: ModelArch, engine: str, quant: str, context: int, concurrency: int, kv_dtype: str) -> int:
+def _cpu_need(
+    model: ModelArch, engine: str, quant: str, context: int, concurrency: int, kv_dtype: str
+) -> int:
     if engine == "tei":
         # fp32 on CPU (2 x fp16 bytes) + runtime; encoders keep no KV cache
         return 2 * weight_bytes(model, "fp16") + TEI_CPU_RUNTIME
@@ -416,7 +449,9 @@ def _plan_cpu(model: ModelArch, req: PlanRequest, engine: str, quant: str) -> Pl
         if need <= usable:
             chosen = row
             break
-        rejected.append(Rejection(instance=row.type, reason=f"needs {fmt_gib(need)} of RAM, has {fmt_gib(usable)}"))
+        rejected.append(
+            Rejection(instance=row.type, reason=f"needs {fmt_gib(need)} of RAM, has {fmt_gib(usable)}")
+        )
     biggest = rows[-1] if chosen is None else chosen
     usable = biggest.ram_gib * GIB - CPU_HOST_HEADROOM
     kvd = "f16" if engine == "llamacpp" else "none"
@@ -444,7 +479,9 @@ def _plan_cpu(model: ModelArch, req: PlanRequest, engine: str, quant: str) -> Pl
         reason=f"{engine} on CPU needs {fmt_gib(need)} of RAM ({fmt_gib(usable)} usable on {biggest.type})"
         + ("; llama.cpp repacks Q4 weights on CPU unless --no-repack." if engine == "llamacpp" else "."),
     )
-    instance = InstanceRef(type=chosen.type, gpu=None, gpus=0, hourly_usd=chosen.hourly_usd) if chosen else None
+    instance = (
+        InstanceRef(type=chosen.type, gpu=None, gpus=0, hourly_usd=chosen.hourly_usd) if chosen else None
+    )
     return Plan(
         model=model.name,
         params=model.params,
@@ -485,7 +522,9 @@ class FitRow(BaseModel):
     note: str = ""
 
 
-def fits_for_vram(vram_bytes: int | str, context: int, engine: str = "auto", kv_dtype: str = "auto") -> list[FitRow]:
+def fits_for_vram(
+    vram_bytes: int | str, context: int, engine: str = "auto", kv_dtype: str = "auto"
+) -> list[FitRow]:
     """Every catalog model x format that fits one GPU of `vram_bytes` (visible total) at `context`.
     engine "auto": GGUF formats on ollama, safetensors formats on vllm."""
     from llmstack.catalog import models
@@ -498,7 +537,9 @@ def fits_for_vram(vram_bytes: int | str, context: int, engine: str = "auto", kv_
     for e in engines:
         eng = engine_by_name(e)
         if eng.memory_model == "none":
-            raise InputError("engine", e, "Not an inference engine; use ollama, vllm, sglang, llamacpp, tgi, nim.")
+            raise InputError(
+                "engine", e, "Not an inference engine; use ollama, vllm, sglang, llamacpp, tgi, nim."
+            )
         resolve_kv_dtype(eng, kv_dtype)
     rows: list[FitRow] = []
     for name in models():
@@ -509,7 +550,11 @@ def fits_for_vram(vram_bytes: int | str, context: int, engine: str = "auto", kv_
             eng = engine_by_name(e)
             for q in QUANTS:
                 fam = format_family(q)
-                if not eng.serves(fam) or fam in {"fp16", "gptq"} or q in {"Q3_K_S", "Q3_K_L", "Q5_K_S", "F16"}:
+                if (
+                    not eng.serves(fam)
+                    or fam in {"fp16", "gptq"}
+                    or q in {"Q3_K_S", "Q3_K_L", "Q5_K_S", "F16"}
+                ):
                     continue
                 g = gpu.model_copy(update={"fp8": True}) if fam == "fp8" else gpu
                 est = estimate_memory(m, q, e, min(context, m.max_position_embeddings), 1, g, 1, kv_dtype)
@@ -526,8 +571,11 @@ def fits_for_vram(vram_bytes: int | str, context: int, engine: str = "auto", kv_
                             kv_capacity_tokens=est.kv_capacity_tokens,
                             max_concurrent_sequences=est.max_concurrent_sequences,
                             note=("needs an FP8 GPU (Ada/Hopper+)" if fam == "fp8" else "")
-                            + (f"context capped at {m.max_position_embeddings}" if context > m.max_position_embeddings
-                               else ""),
+                            + (
+                                f"context capped at {m.max_position_embeddings}"
+                                if context > m.max_position_embeddings
+                                else ""
+                            ),
                         )
                     )
     return rows

@@ -9,7 +9,9 @@ from llmstack.planner.arch import ModelArch, Tensor, tensors
 from llmstack.planner.gguf import gguf_bytes
 from llmstack.planner.quant import GGUF_QUANTS, normalize_quant
 
-AWQ_GROUP = 128  # INT4 g128: qweight in*out/2, fp16 scales (in/128)*out*2, qzeros (in/128)*out/2 (sizing-facts §3.4)
+AWQ_GROUP = (
+    128  # INT4 g128: qweight in*out/2, fp16 scales (in/128)*out*2, qzeros (in/128)*out/2 (sizing-facts §3.4)
+)
 FP8_BLOCK = 128  # native FP8 block scales: one fp32 scale per 128x128 block (DeepSeek-V3 README_WEIGHTS.md)
 
 

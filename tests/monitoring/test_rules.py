@@ -198,6 +198,12 @@ def test_every_rule_has_for_severity_and_actionable_annotations() -> None:
         assert len(rule["annotations"]["description"]) > 80, f"{name}: say what to do"
 
 
+def test_docs_table_names_every_alert() -> None:
+    docs = (REPO / "docs" / "monitoring.md").read_text()
+    for name in ALERT_NAMES:
+        assert f"| `{name}` |" in docs, f"docs/monitoring.md: add {name} to the alerts table"
+
+
 @pytest.mark.parametrize(
     ("alert", "metric"),
     [

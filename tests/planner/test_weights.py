@@ -10,8 +10,18 @@ from llmstack.planner.gguf import tensor_types, use_more_bits
 
 # bartowski per-quant sizes (GB) for a Llama-3.1-8B architecture model, sizing-facts §3.3
 BARTOWSKI_8B = {
-    "F16": 16.07, "Q8_0": 8.54, "Q6_K": 6.60, "Q5_K_M": 5.73, "Q5_K_S": 5.60, "Q4_K_M": 4.92,
-    "Q4_K_S": 4.69, "Q4_0": 4.68, "Q3_K_L": 4.32, "Q3_K_M": 4.02, "Q3_K_S": 3.66, "Q2_K": 3.18,
+    "F16": 16.07,
+    "Q8_0": 8.54,
+    "Q6_K": 6.60,
+    "Q5_K_M": 5.73,
+    "Q5_K_S": 5.60,
+    "Q4_K_M": 4.92,
+    "Q4_K_S": 4.69,
+    "Q4_0": 4.68,
+    "Q3_K_L": 4.32,
+    "Q3_K_M": 4.02,
+    "Q3_K_S": 3.66,
+    "Q2_K": 3.18,
 }
 
 
@@ -74,8 +84,15 @@ def test_exact_safetensors_size_wins() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "canon", "fam"),
-    [("q4_k_m", "Q4_K_M", "gguf"), ("BF16", "bf16", "bf16"), ("awq", "awq", "awq"), ("FP8", "fp8", "fp8"),
-     ("f16", "F16", "gguf"), ("fp16", "fp16", "fp16"), ("bfloat16", "bf16", "bf16")],
+    [
+        ("q4_k_m", "Q4_K_M", "gguf"),
+        ("BF16", "bf16", "bf16"),
+        ("awq", "awq", "awq"),
+        ("FP8", "fp8", "fp8"),
+        ("f16", "F16", "gguf"),
+        ("fp16", "fp16", "fp16"),
+        ("bfloat16", "bf16", "bf16"),
+    ],
 )
 def test_normalize_and_family(raw: str, canon: str, fam: str) -> None:
     assert normalize_quant(raw) == canon

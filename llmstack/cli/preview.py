@@ -1,0 +1,104 @@
+"""`llmstack preview`: the real program under Pulumi's mock engine, checked by the policy pack, no cloud needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.tree import Tree
+
+from llmstack.deployment import plan_stack
+from llmstack.errors import InputError
+from llmstack.preview import ROOT, Registration, run_program
+from llmstack.spec import load_spec
+
+# The properties worth showing per resource type (the rest is in --json).
+_SHOWN = {
+    "docker:index/container:Container": ("name", "ports", "gpus", "restart", "healthcheck"),
+    "aws:ec2/instance:Instance": ("instanceType", "metadataOptions", "rootBlockDevice"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("fromPort", "cidrIpv4",
+                                                                  "referencedSecurityGroupId"),
+    "docker:index/network:Network": ("name", "ipv6"),
+    "docker:index/remoteImage:RemoteImage": ("name",),
+}
+_LABELS = ("llmstack.engine", "llmstack.model", "llmstack.format", "llmstack.context", "llmstack.concurrency",
+           "llmstack.instance-type")
+
+
+def _stack_file(stack: str | None, stack_file: Path | None) -> Path:
+    if stack_file is not None:
+        return stack_file
+    if stack is None:
+        raise InputError("--stack", None, "give --stack dev|staging|prod or --stack-file PATH")
+    path = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (ROOT / "stacks").glob("*.yaml"))
+        raise InputError("--stack", stack, f"no stacks/Pulumi.{stack}.yaml; use one of: {', '.join(known)}")
+    return path
+
+
+def _summary(r: Registration) -> str:
+    parts = [f"{key}={json.dumps(r.inputs[key], separators=(',', ':'))}" for key in _SHOWN.get(r.type, ())
+             if key in r.inputs]
+    labels = {item["label"]: item["value"] for item in r.inputs.get("labels", []) if isinstance(item, dict)}
+    parts += [f"{k.removeprefix('llmstack.')}={labels[k]}" for k in _LABELS if k in labels]
+    return "  ".join(parts)
+
+
+def _tree(title: str, registrations: list[Registration]) -> Tree:
+    tree = Tree(title)
+    nodes: dict[str, Tree] = {}
+    for r in registrations:
+        if r.type == "pulumi:pulumi:Stack" or r.type.startswith("pulumi:providers:"):
+            continue
+        branch = nodes.get(r.parent, tree)
+        label = f"[bold]{r.type}[/] {r.name}" if not r.custom else f"{r.type} [cyan]{r.name}[/]"
+        summary = _summary(r)
+        nodes[r.urn] = branch.add(f"{label}  [dim]{summary}[/]" if summary else label)
+    return tree
+
+
+def _artifacts(registrations: list[Registration], out: Path) -> list[Path]:
+    """Files uploaded into containers (the LiteLLM config, prometheus.yml, alert rules), secrets left out."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in registrations:
+        for upload in r.inputs.get("uploads", []) or []:
+            content = upload.get("content")
+            if not isinstance(content, str):  # a secret (the gateway key file) arrives as a secret object
+                continue
+            path = out / f"{r.name}{upload['file'].replace('/', '_')}"
+            path.write_text(content)
+            written.append(path)
+    return written
+
+
+@click.command()
+@click.option("--stack", help="stack name: dev, staging or prod (stacks/Pulumi.<stack>.yaml)")
+@click.option("--stack-file", type=click.Path(path_type=Path), help="preview any stack file")
+@click.option("--out", type=click.Path(path_type=Path), help="folder for rendered artifacts [.llmstack/preview/<stack>]")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def preview(stack: str | None, stack_file: Path | None, out: Path | None, as_json: bool) -> None:
+    """Run the stack's Pulumi program offline under the mock engine and print what it would create."""
+    path = _stack_file(stack, stack_file)
+    spec = load_spec(path)
+    plan_stack(spec)  # bad specs fail here with the field, value and fix, before any resource is built
+    result = run_program(path)
+    folder = out or Path(".llmstack") / "preview" / result.stack
+    artifacts = _artifacts(result.registrations, folder)
+    resources = [r for r in result.registrations if r.custom and not r.type.startswith("pulumi:providers:")]
+    if as_json:
+        document: dict[str, Any] = {
+            "stack": result.stack,
+            "resources": [{"type": r.type, "name": r.name, "inputs": r.inputs} for r in resources],
+            "artifacts": [str(p) for p in artifacts],
+            "exports": {k: v for k, v in result.exports.items() if k != "master_key"},
+        }
+        click.echo(json.dumps(document, indent=2, default=str))
+        return
+    console = Console()
+    console.print(_tree(f"stack [bold]{result.stack}[/] ({path})", result.registrations))
+    console.print(f"{len(resources)} resources; artifacts in {folder}: {', '.join(p.name for p in artifacts)}")
