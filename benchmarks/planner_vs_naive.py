@@ -1,7 +1,8 @@
 """Planner vs the seed's naive table vs a weights-only estimate, against published / measured figures.
 
 Run: `uv run python benchmarks/planner_vs_naive.py` (writes benchmarks/results/planner_vs_naive.md).
-Naive (seed "Which model fits my GPU"): FP16 2.0, Q8 1.0, Q5_K_M 0.61, Q4_K_M 0.48 B/param, + 1-2 GB (midpoint 1.5 GB).
+Naive (seed "Which model fits my GPU"): FP16 2.0, Q8 1.0, Q5_K_M 0.61, Q4_K_M 0.48 B/param, + 1-2 GB
+(midpoint 1.5 GB).
 Weights-only: HF accelerate `estimate-memory` style, params x {2, 1, 0.5} B (sizing-facts §9).
 Truth: sizing-facts §3.3 (published GGUF files), §3.4 (INT4/FP8 computed + Qwen measured), §5 (vLLM H100 KV),
 §6 (Ollama log GPU total), §10 (worked examples).
@@ -60,7 +61,8 @@ def main() -> str:
         "",
         "## Weight / file sizes",
         "",
-        "| what | model | truth GB | planner GB | err | naive weights GB | err | weights-only GB | err | source |",
+        "| what | model | truth GB | planner GB | err | naive weights GB | err | weights-only GB | err | "
+        "source |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for what, name, q, truth, src in WEIGHT_CASES:
@@ -69,7 +71,8 @@ def main() -> str:
         n = m.params * NAIVE_BPP[q]
         w = m.params * WEIGHTS_ONLY_BPP[q]
         lines.append(
-            f"| {what} | {name} | {truth / GB:.2f} | {p / GB:.2f} | {pct(p, truth)} | {n / GB:.2f} | {pct(n, truth)} "
+            f"| {what} | {name} | {truth / GB:.2f} | {p / GB:.2f} | {pct(p, truth)} | {n / GB:.2f} | "
+            f"{pct(n, truth)} "
             f"| {w / GB:.2f} | {pct(w, truth)} | {src} |"
         )
     lines += [
@@ -86,8 +89,10 @@ def main() -> str:
     naive = llama.params * 0.48 + NAIVE_OVERHEAD
     wo = llama.params * 0.5
     lines.append(
-        f"| Ollama llama3.1:8b Q4_K_M, 4 x 2048 ctx, GPU total | 6.35 GiB | {olla.total_bytes / GIB:.2f} GiB | "
-        f"{pct(olla.total_bytes, truth)} | {naive / GIB:.2f} GiB | {pct(naive, truth)} | {wo / GIB:.2f} GiB | "
+        f"| Ollama llama3.1:8b Q4_K_M, 4 x 2048 ctx, GPU total | 6.35 GiB | {olla.total_bytes / GIB:.2f} "
+        f"GiB | "
+        f"{pct(olla.total_bytes, truth)} | {naive / GIB:.2f} GiB | {pct(naive, truth)} | {wo / GIB:.2f} "
+        f"GiB | "
         f"{pct(wo, truth)} | Ollama log, sizing-facts §6 (midpoint of 6.2-6.5) |"
     )
     # vLLM H100 TP1, util 0.9: KV 53.29 GiB (PR #10511)
@@ -96,11 +101,13 @@ def main() -> str:
     naive_kv = 0.9 * 80 * GB - llama.params * 2 - NAIVE_OVERHEAD
     wo_kv = 0.9 * 80 * GB - llama.params * 2
     lines.append(
-        f"| vLLM Llama-3-8B BF16 on H100, KV memory | 53.29 GiB | {kv / GIB:.2f} GiB | {pct(kv, 53.29 * GIB)} | "
+        f"| vLLM Llama-3-8B BF16 on H100, KV memory | 53.29 GiB | {kv / GIB:.2f} GiB | "
+        f"{pct(kv, 53.29 * GIB)} | "
         f"{naive_kv / GIB:.2f} GiB | {pct(naive_kv, 53.29 * GIB)} | {wo_kv / GIB:.2f} GiB | "
         f"{pct(wo_kv, 53.29 * GIB)} | PR #10511 profile, sizing-facts §5 (planner includes 0.36 GiB graphs) |"
     )
-    # §5: RTX 4090 24 GiB-class, Llama-3.1-8B BF16, util 0.9 -> 41,408 KV tokens; naive 24 x 0.9 - weights -> 54,400
+    # §5: RTX 4090 24 GiB-class, Llama-3.1-8B BF16, util 0.9 -> 41,408 KV tokens; naive 24 x 0.9 -
+    # weights -> 54,400
     rtx4090 = Gpu(
         name="RTX-4090",
         aws_mib=24564,

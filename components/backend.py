@@ -1,7 +1,5 @@
 """`InferenceBackend` and `EmbeddingService`: one engine container each, launched from the engine table."""
 
-from __future__ import annotations
-
 from typing import NotRequired, TypedDict
 
 import pulumi
@@ -14,6 +12,19 @@ from llmstack.spec import Backend, Embeddings
 
 
 class ServiceArgs(TypedDict):
+    """The fields `_run` reads. The public Args types below declare them again instead of inheriting them: the
+    component schema analyzer (pulumi.provider.experimental) takes attribute docstrings only from the class it
+    analyses, so inherited fields would lose their descriptions (tests/package checks the two stay identical)."""
+
+    docker_host: pulumi.Input[str]
+    network_name: pulumi.Input[str]
+    publish: NotRequired[str]
+    host_port: NotRequired[int]
+    environment: NotRequired[str]
+    hf_token: NotRequired[pulumi.Input[str]]
+
+
+class InferenceBackendArgs(TypedDict):
     docker_host: pulumi.Input[str]
     """Docker endpoint of the host: unix:///var/run/docker.sock, or ssh://user@host (a GpuNode's docker_host)."""
     network_name: pulumi.Input[str]
@@ -26,9 +37,6 @@ class ServiceArgs(TypedDict):
     """Environment name, for labels."""
     hf_token: NotRequired[pulumi.Input[str]]
     """Hugging Face token for gated models (a secret)."""
-
-
-class InferenceBackendArgs(ServiceArgs):
     engine: str
     """ollama, vllm, sglang, llamacpp, tgi (legacy) or nim."""
     model: str
@@ -61,7 +69,19 @@ class InferenceBackendArgs(ServiceArgs):
     """NGC key for NIM (a secret)."""
 
 
-class EmbeddingServiceArgs(ServiceArgs):
+class EmbeddingServiceArgs(TypedDict):
+    docker_host: pulumi.Input[str]
+    """Docker endpoint of the host: unix:///var/run/docker.sock, or ssh://user@host (a GpuNode's docker_host)."""
+    network_name: pulumi.Input[str]
+    """Docker network to join (a Network's network_name)."""
+    publish: NotRequired[str]
+    """Publish the port on `loopback` (local Docker), `host` (an EC2 node behind its security group) or `none`."""
+    host_port: NotRequired[int]
+    """Host port to publish on (default: the engine's port)."""
+    environment: NotRequired[str]
+    """Environment name, for labels."""
+    hf_token: NotRequired[pulumi.Input[str]]
+    """Hugging Face token for gated models (a secret)."""
     engine: NotRequired[str]
     """tei (text-embeddings-inference, default) or ollama."""
     model: NotRequired[str]
@@ -71,16 +91,12 @@ class EmbeddingServiceArgs(ServiceArgs):
 
 
 class _ServiceComponent(pulumi.ComponentResource):
+    # Declared again, with descriptions, on each public subclass (the schema analyzer reads docstrings per class).
     container_name: pulumi.Output[str]
-    """Docker container name."""
     url: pulumi.Output[str]
-    """Base URL on the Docker network (http://<alias>:<port>)."""
     port: pulumi.Output[int]
-    """Port the engine listens on."""
     engine: pulumi.Output[str]
-    """Engine name."""
     served_model_name: pulumi.Output[str]
-    """Model name the engine serves."""
 
     def _run(self, name: str, service: Service, args: ServiceArgs, secrets: dict[str, pulumi.Input[str]]) -> None:
         ip = publish_ip(name, args.get("publish", "loopback"))
@@ -111,6 +127,17 @@ def _spec(model: type[Backend] | type[Embeddings], name: str, values: dict[str, 
 class InferenceBackend(_ServiceComponent):
     """One engine container serving one model, with a health check that works in that engine's image."""
 
+    container_name: pulumi.Output[str]
+    """Docker container name."""
+    url: pulumi.Output[str]
+    """Base URL on the Docker network (http://<alias>:<port>)."""
+    port: pulumi.Output[int]
+    """Port the engine listens on."""
+    engine: pulumi.Output[str]
+    """Engine name."""
+    served_model_name: pulumi.Output[str]
+    """Model name the engine serves."""
+
     def __init__(self, name: str, args: InferenceBackendArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:index:InferenceBackend", name, {}, opts)
         keys = ("engine", "model", "context", "quant", "concurrency", "kv_dtype", "tensor_parallel",
@@ -123,13 +150,27 @@ class InferenceBackend(_ServiceComponent):
             backend, environment=args.get("environment", "default"), gpu=args.get("gpus", True),
             size=backend.instance_type is not None, where=name,
         )
-        secrets = {key: args[arg] for key, arg in (("hfToken", "hf_token"), ("ngcApiKey", "ngc_api_key"))
-                   if arg in args}  # type: ignore[literal-required]
+        secrets: dict[str, pulumi.Input[str]] = {}
+        if "hf_token" in args:
+            secrets["hfToken"] = args["hf_token"]
+        if "ngc_api_key" in args:
+            secrets["ngcApiKey"] = args["ngc_api_key"]
         self._run(name, service, args, secrets)
 
 
 class EmbeddingService(_ServiceComponent):
     """The embedding model in its own CPU container, so it never shares an inference GPU."""
+
+    container_name: pulumi.Output[str]
+    """Docker container name."""
+    url: pulumi.Output[str]
+    """Base URL on the Docker network (http://<alias>:<port>)."""
+    port: pulumi.Output[int]
+    """Port the engine listens on."""
+    engine: pulumi.Output[str]
+    """Engine name."""
+    served_model_name: pulumi.Output[str]
+    """Model name the engine serves."""
 
     def __init__(self, name: str, args: EmbeddingServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:index:EmbeddingService", name, {}, opts)

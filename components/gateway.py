@@ -4,8 +4,6 @@ The config is rendered by `llmstack.gateway.render_config` (every key a real Lit
 container; the master key only ever travels as a Pulumi secret in the container's environment.
 """
 
-from __future__ import annotations
-
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
@@ -25,6 +23,8 @@ START_PERIOD_S = 80
 
 
 class GatewayRouteArgs(TypedDict):
+    """One deployment behind the gateway: a model name clients ask for, mapped to an engine endpoint."""
+
     model_name: str
     """Model name clients ask for."""
     engine: str
@@ -89,6 +89,8 @@ def _gateway_settings(name: str, args: LiteLLMGatewayArgs) -> Gateway:
 
 
 class LiteLLMGateway(pulumi.ComponentResource):
+    """The LiteLLM proxy: one OpenAI-compatible endpoint with retries, fallbacks and a master key."""
+
     url: pulumi.Output[str]
     """Gateway base URL on the Docker network."""
     container_name: pulumi.Output[str]
@@ -116,8 +118,8 @@ class LiteLLMGateway(pulumi.ComponentResource):
             labels={"llmstack.role": "gateway", "llmstack.engine": "litellm",
                     "llmstack.environment": args.get("environment", "default"),
                     "llmstack.config-path": CONFIG_PATH,
-                    **{f"llmstack.{k.replace('_', '-')}": args[k]  # type: ignore[literal-required]
-                       for k in ("node", "instance_type") if k in args}},
+                    **({"llmstack.node": args["node"]} if "node" in args else {}),
+                    **({"llmstack.instance-type": args["instance_type"]} if "instance_type" in args else {})},
         )
         ip = publish_ip(name, args.get("publish", "loopback"))
         provider = docker_provider(f"{name}-docker", args["docker_host"], self)

@@ -4,8 +4,6 @@ aiohttp (inside LiteLLM) tries IPv6 first and gets "connection refused" on dual-
 was `enable_ipv6: false`, and LiteLLM also has `force_ipv4` (engines-and-gateway §7.6). Both are applied.
 """
 
-from __future__ import annotations
-
 from typing import NotRequired, TypedDict
 
 import pulumi
@@ -22,6 +20,8 @@ class NetworkArgs(TypedDict):
 
 
 class Network(pulumi.ComponentResource):
+    """The Docker network the services of one host share, with IPv6 off."""
+
     network_name: pulumi.Output[str]
     """The Docker network's name, for containers to join."""
 

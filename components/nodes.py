@@ -4,8 +4,6 @@ pulumi_aws v7 facts: ../shared/reference/pulumi-notes.md §6 (DLAMI id from SSM 
 hop limit 2 for containers, per-rule security-group resources, user data is plaintext in state).
 """
 
-from __future__ import annotations
-
 import json
 from typing import NotRequired, TypedDict
 
@@ -62,7 +60,41 @@ class NodeArgs(TypedDict):
     """Extra tags."""
 
 
-class GpuNodeArgs(NodeArgs):
+class GpuNodeArgs(TypedDict):
+    # NodeArgs' fields, declared again rather than inherited: the component schema analyzer takes attribute
+    # docstrings only from the class it analyses (tests/package checks GpuNode's copy matches CpuNode's).
+    vpc_id: pulumi.Input[str]
+    """VPC the node's security group lives in."""
+    subnet_id: pulumi.Input[str]
+    """Subnet to launch into."""
+    service_ports: list[int]
+    """Ports the node serves (engine or gateway ports)."""
+    allowed_cidrs: NotRequired[list[str]]
+    """Networks that may reach `service_ports`; never 0.0.0.0/0 for engine ports."""
+    peer_security_group_id: NotRequired[pulumi.Input[str]]
+    """Security group (the gateway's) that may reach `service_ports`."""
+    monitoring_security_group_id: NotRequired[pulumi.Input[str]]
+    """Security group of the Prometheus node, allowed to scrape the DCGM exporter."""
+    instance_type: NotRequired[str]
+    """Pinned instance type; for a GpuNode without it, the planner picks from `model`."""
+    root_volume_gb: NotRequired[int]
+    """Encrypted gp3 root volume size, sized for images plus the model cache."""
+    ssh_user: NotRequired[str]
+    """Login user of the AMI (ubuntu)."""
+    ssh_key_name: NotRequired[str]
+    """EC2 key pair name for SSH."""
+    ssh_cidrs: NotRequired[list[str]]
+    """Networks allowed to SSH in (the Docker provider runs over SSH)."""
+    ssh_via: NotRequired[str]
+    """`private-ip` (VPN or bastion) or `public-ip`."""
+    public_ip: NotRequired[bool]
+    """Give the node a public IP (egress through an internet gateway); inbound stays closed by the security group."""
+    ssh_private_key: NotRequired[pulumi.Input[str]]
+    """Private key for the readiness check over SSH (a secret); without it the SSH agent is used."""
+    environment: NotRequired[str]
+    """Environment name, for tags."""
+    tags: NotRequired[dict[str, str]]
+    """Extra tags."""
     model: NotRequired[str]
     """Model to size the instance for (catalog name or Hub id), when `instance_type` is not pinned."""
     engine: NotRequired[str]
@@ -76,12 +108,12 @@ class GpuNodeArgs(NodeArgs):
 
 
 class _Ec2Node(pulumi.ComponentResource):
+    # Declared again, with descriptions, on each public subclass (the schema analyzer reads docstrings per class).
     instance_id: pulumi.Output[str]
     instance_type: pulumi.Output[str]
     private_ip: pulumi.Output[str]
     public_ip: pulumi.Output[str]
     docker_host: pulumi.Output[str]
-    """`ssh://user@ip` for a Docker provider, available once the node's runtime checks passed."""
     security_group_id: pulumi.Output[str]
 
     def _build(self, name: str, args: NodeArgs, *, gpu: bool, instance_type: str, ami_parameter: str,
@@ -165,6 +197,19 @@ class _Ec2Node(pulumi.ComponentResource):
 class GpuNode(_Ec2Node):
     """An EC2 GPU instance from the Deep Learning AMI, sized by the planner unless its type is pinned."""
 
+    instance_id: pulumi.Output[str]
+    """EC2 instance id."""
+    instance_type: pulumi.Output[str]
+    """EC2 instance type (pinned, or picked by the planner)."""
+    private_ip: pulumi.Output[str]
+    """Private IP in the VPC; engines are reached on it from the gateway."""
+    public_ip: pulumi.Output[str]
+    """Public IP, empty unless the node has one."""
+    docker_host: pulumi.Output[str]
+    """`ssh://user@ip` for a Docker provider, available once the node's runtime checks passed."""
+    security_group_id: pulumi.Output[str]
+    """The node's security group (pass it as a peer or monitoring group to other nodes)."""
+
     def __init__(self, name: str, args: GpuNodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:index:GpuNode", name, {}, opts)
         self._build(name, args, gpu=True, instance_type=_gpu_instance_type(name, args),
@@ -173,6 +218,19 @@ class GpuNode(_Ec2Node):
 
 class CpuNode(_Ec2Node):
     """An EC2 CPU instance for the gateway, the embedding service and monitoring."""
+
+    instance_id: pulumi.Output[str]
+    """EC2 instance id."""
+    instance_type: pulumi.Output[str]
+    """EC2 instance type (pinned, or picked by the planner)."""
+    private_ip: pulumi.Output[str]
+    """Private IP in the VPC; engines are reached on it from the gateway."""
+    public_ip: pulumi.Output[str]
+    """Public IP, empty unless the node has one."""
+    docker_host: pulumi.Output[str]
+    """`ssh://user@ip` for a Docker provider, available once the node's runtime checks passed."""
+    security_group_id: pulumi.Output[str]
+    """The node's security group (pass it as a peer or monitoring group to other nodes)."""
 
     def __init__(self, name: str, args: NodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:index:CpuNode", name, {}, opts)

@@ -5,8 +5,6 @@ places them: Prometheus on the CPU host, one DCGM exporter per GPU node. The gat
 secret file, never inline in the config.
 """
 
-from __future__ import annotations
-
 from typing import NotRequired, TypedDict
 
 import pulumi
@@ -24,8 +22,9 @@ from llmstack.monitoring.prometheus import (
     render_prometheus_yaml,
 )
 
-# prom/prometheus v3.5 is the current long-term-support line (prometheus.io/docs/introduction/release-cycle/).
-PROMETHEUS_IMAGE = "prom/prometheus:v3.5.0"
+# The 2.53 long-term-support line (prometheus.io/docs/introduction/release-cycle/): the rules and the rendered config
+# are validated by promtool 2.x in CI (Debian's `prometheus` package), so the server runs the same major version.
+PROMETHEUS_IMAGE = "prom/prometheus:v2.53.2"
 PROMETHEUS_PORT = 9090
 CONFIG_PATH = "/etc/prometheus/prometheus.yml"
 # The prom/prometheus image is busybox-based: wget, no curl (prometheus/prometheus Dockerfile).
@@ -33,6 +32,8 @@ PROMETHEUS_HEALTH = ("CMD", "wget", "-q", "--spider", f"http://localhost:{PROMET
 
 
 class EngineTargetArgs(TypedDict):
+    """An engine Prometheus scrapes."""
+
     engine: str
     """Engine name (decides the metrics path)."""
     backend: str
@@ -46,6 +47,8 @@ class EngineTargetArgs(TypedDict):
 
 
 class GpuHostArgs(TypedDict):
+    """A GPU node that gets a DCGM exporter container."""
+
     node: str
     """Node name."""
     docker_host: pulumi.Input[str]
@@ -72,6 +75,8 @@ class ObservabilityArgs(TypedDict):
 
 
 class Observability(pulumi.ComponentResource):
+    """Prometheus scraping the engines, the gateway and a DCGM exporter per GPU node, with the alert rules."""
+
     prometheus_config: pulumi.Output[str]
     """The rendered prometheus.yml."""
 

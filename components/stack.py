@@ -4,18 +4,16 @@ It plans once (`llmstack.deployment.plan_stack`) and hands each child exactly wh
 under mocks, the plan printed by `llmstack preview` and the policies' view all agree.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
 
 import pulumi
 import pulumi_aws as aws
 
-from components.backend import EmbeddingService, InferenceBackend, InferenceBackendArgs
-from components.gateway import GatewayRouteArgs, LiteLLMGateway
+from components.backend import EmbeddingService, EmbeddingServiceArgs, InferenceBackend, InferenceBackendArgs
+from components.gateway import GatewayRouteArgs, LiteLLMGateway, LiteLLMGatewayArgs
 from components.network import Network
-from components.nodes import CpuNode, GpuNode, NodeArgs
+from components.nodes import CpuNode, GpuNode, GpuNodeArgs, NodeArgs
 from components.observability import GpuHostArgs, Observability
 from components.vpc import create_vpc
 from llmstack.deployment import Service, StackPlan, plan_stack
@@ -51,6 +49,8 @@ class _Host:
 
 
 class InferenceStack(pulumi.ComponentResource):
+    """One environment's whole serving stack (engines, embeddings, gateway, monitoring) from a stack spec."""
+
     gateway_url: pulumi.Output[str]
     """Where clients reach the gateway."""
     endpoints: pulumi.Output[dict[str, Any]]
@@ -61,7 +61,11 @@ class InferenceStack(pulumi.ComponentResource):
         spec = args["spec"] if isinstance(args["spec"], StackSpec) else parse_spec(args["spec"], "spec")
         self.plan = plan_stack(spec)
         self._args = args
-        self._secrets = {k: args[k] for k in ("hf_token", "ngc_api_key") if k in args}  # type: ignore[literal-required]
+        self._secrets: dict[str, pulumi.Input[str]] = {}
+        if "hf_token" in args:
+            self._secrets["hf_token"] = args["hf_token"]
+        if "ngc_api_key" in args:
+            self._secrets["ngc_api_key"] = args["ngc_api_key"]
         self._services: dict[str, dict[str, Any]] = {}
         self._gpu_hosts: list[GpuHostArgs] = []
         cpu_host = self._local(spec.target) if isinstance(spec.target, LocalTarget) else self._aws(spec.target)
@@ -105,14 +109,16 @@ class InferenceStack(pulumi.ComponentResource):
         if "ssh_private_key" in self._args:
             common["ssh_private_key"] = self._args["ssh_private_key"]
         gw = self.plan.gateway_node
-        cpu = CpuNode(gw.name, {**common, "instance_type": gw.instance_type or "", "root_volume_gb":
-                                gw.root_volume_gb, "service_ports": [engine("litellm").port]}, on_aws)
+        cpu = CpuNode(gw.name, cast(NodeArgs, {
+            **common, "instance_type": gw.instance_type or target.cpu_instance_type,
+            "root_volume_gb": gw.root_volume_gb, "service_ports": [engine("litellm").port],
+        }), on_aws)
         for s in self.plan.backends:
-            node = GpuNode(s.node.name, {
-                **common, "instance_type": s.node.instance_type or "", "root_volume_gb": s.node.root_volume_gb,
+            node = GpuNode(s.node.name, cast(GpuNodeArgs, {
+                **common, "instance_type": s.node.instance_type, "root_volume_gb": s.node.root_volume_gb,
                 "service_ports": [s.launch.port], "peer_security_group_id": cpu.security_group_id,
                 "monitoring_security_group_id": cpu.security_group_id,
-            }, on_aws)
+            }), on_aws)
             net = Network(f"{s.name}-net", {"docker_host": node.docker_host}, self._child())
             self._gpu_hosts.append({"node": s.node.name, "docker_host": node.docker_host, "address": node.private_ip})
             self._backend(s, _Host(node.docker_host, net.network_name, "host", node.private_ip), s.launch.port)
@@ -144,7 +150,7 @@ class InferenceStack(pulumi.ComponentResource):
         optional = {"instance_type": s.node.instance_type, "gpu_memory_utilization": b.gpu_memory_utilization,
                     "source": b.source, "image": b.image}
         backend_args |= {k: v for k, v in optional.items() if v is not None}
-        backend = InferenceBackend(s.name, InferenceBackendArgs(**backend_args), self._child())
+        backend = InferenceBackend(s.name, cast(InferenceBackendArgs, backend_args), self._child())
         self._record(s, host, host.address.apply(lambda a: f"http://{a}:{port}"))
         self._services[s.name]["internal_url"] = (
             backend.url if host.publish == "loopback" else self._services[s.name]["url"])
@@ -153,14 +159,16 @@ class InferenceStack(pulumi.ComponentResource):
         spec, e = self.plan.spec.embeddings, self.plan.embeddings
         if spec is None or e is None:
             return
-        extra: dict[str, Any] = {"image": spec.image} if spec.image else {}
-        if "hf_token" in self._secrets:
-            extra["hf_token"] = self._secrets["hf_token"]
-        emb = EmbeddingService(EMBEDDINGS, {
+        emb_args: EmbeddingServiceArgs = {
             "engine": spec.engine, "model": spec.model, "docker_host": host.docker_host,
             "network_name": host.network, "publish": host.publish, "host_port": port or e.launch.port,
-            "environment": self.plan.spec.environment, **extra,
-        }, self._child())
+            "environment": self.plan.spec.environment,
+        }
+        if spec.image:
+            emb_args["image"] = spec.image
+        if "hf_token" in self._secrets:
+            emb_args["hf_token"] = self._secrets["hf_token"]
+        emb = EmbeddingService(EMBEDDINGS, emb_args, self._child())
         self._record(e, host, host.address.apply(lambda a: f"http://{a}:{port or e.launch.port}"))
         self._services[e.name]["internal_url"] = emb.url
 
@@ -171,15 +179,18 @@ class InferenceStack(pulumi.ComponentResource):
              "base_url": self._services[s.name]["internal_url"], "embedding": s.role == "embedding"}
             for s in (*self.plan.backends, *([self.plan.embeddings] if self.plan.embeddings else []))
         ]
-        gateway = LiteLLMGateway(GATEWAY, {
+        gateway_args: LiteLLMGatewayArgs = {
             "routes": routes, "master_key": self._args["master_key"], "docker_host": host.docker_host,
             "network_name": host.network, "fallbacks": {k: list(v) for k, v in g.fallbacks.items()},
             "num_retries": g.num_retries, "timeout": g.timeout, "allowed_fails": g.allowed_fails,
             "cooldown_time": g.cooldown_time, "health_check_interval": g.health_check_interval,
-            "publish": host.publish, "environment": spec.environment, **({"image": g.image} if g.image else {}),
-            "node": self.plan.gateway_node.name,
-            **({"instance_type": it} if (it := self.plan.gateway_node.instance_type) else {}),
-        }, self._child())
+            "publish": host.publish, "environment": spec.environment, "node": self.plan.gateway_node.name,
+        }
+        if g.image:
+            gateway_args["image"] = g.image
+        if self.plan.gateway_node.instance_type:
+            gateway_args["instance_type"] = self.plan.gateway_node.instance_type
+        gateway = LiteLLMGateway(GATEWAY, gateway_args, self._child())
         port = engine("litellm").port
         self.gateway_url = host.address.apply(lambda a: f"http://{a}:{port}")
         if spec.monitoring:

@@ -58,11 +58,11 @@ class _Outputs(Mocks):
             state |= {"stdout": "", "stderr": ""}
         return f"{args.name}-id", state
 
-    def call(self, args: MockCallArgs) -> dict[str, Any]:
+    def call(self, args: MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:ssm/getParameter:getParameter":
             return {"name": args.args.get("name"), "type": "String", "value": _FAKE_AMI,
-                    "insecureValue": _FAKE_AMI, "arn": "arn:aws:ssm:::parameter", "version": 1}
-        return {}
+                    "insecureValue": _FAKE_AMI, "arn": "arn:aws:ssm:::parameter", "version": 1}, []
+        raise KeyError(f"the preview mocks don't know invoke {args.token}; add its real result shape here")
 
 
 class _Recorder(MockMonitor):
@@ -70,8 +70,8 @@ class _Recorder(MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         self.registrations.append(Registration(
             type=request.type, name=request.name, urn=response.urn, parent=request.parent, custom=request.custom,
             inputs=json_format.MessageToDict(request.object), provider=request.provider, struct=request.object,
@@ -107,7 +107,7 @@ def record(program: Callable[[], object], *, stack: str = "test", config: dict[s
         assert root is not None
         return pulumi.Output.from_input(root.outputs).apply(exports.update)  # type: ignore[attr-defined]
 
-    pulumi.runtime.test(run)()
+    pulumi.runtime.test(run)()  # type: ignore[no-untyped-call]
     return PreviewResult(stack, monitor.registrations, exports)
 
 

@@ -273,9 +273,20 @@ class Verifier:
         resp = await client.get(self.outputs.gateway_url + "/v1/models")
         if resp.status_code in (401, 403):
             return f"no key: HTTP {resp.status_code}"
+        if resp.is_success:
+            raise CheckFailed(
+                f"GET /v1/models without a key answered HTTP {resp.status_code} (expected 401/403): "
+                "the gateway does not enforce its master key"
+            )
+        hint = ""
+        if resp.status_code == 500:
+            hint = (
+                " (LiteLLM 1.108.7 installed without the `prisma` package crashes on its auth-error path and "
+                "answers 500; the official image ships prisma)"
+            )
         raise CheckFailed(
-            f"GET /v1/models without a key answered HTTP {resp.status_code} (expected 401/403): "
-            "the gateway does not enforce its master key"
+            f"GET /v1/models without a key answered HTTP {resp.status_code}, not 401/403{hint}: "
+            + resp.text.strip()[:200]
         )
 
     async def gateway_chat(self, client: httpx.AsyncClient, model: str) -> str:

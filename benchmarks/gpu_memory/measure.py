@@ -182,8 +182,7 @@ def measure_model(name: str, spec: dict[str, Any], deadline: float) -> dict[str,
         "buffer_bytes": sum(b.numel() * b.element_size() for b in bufs),
         "tied_embeddings": bool(
             model.get_output_embeddings() is not None
-            and model.get_output_embeddings().weight.data_ptr()
-            == model.get_input_embeddings().weight.data_ptr()
+            and model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
         ),
         "allocated_delta_bytes": after["allocated"] - before["allocated"],
         "reserved_delta_bytes": after["reserved"] - before["reserved"],
@@ -261,9 +260,7 @@ def main() -> int:
     deadline = start + args.budget_s
 
     specs: dict[str, Any] = {
-        k: v
-        for k, v in json.loads((HERE / "architectures.json").read_text()).items()
-        if not k.startswith("_")
+        k: v for k, v in json.loads((HERE / "architectures.json").read_text()).items() if not k.startswith("_")
     }
     if args.only:
         specs = {k: specs[k] for k in args.only.split(",")}

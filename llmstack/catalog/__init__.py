@@ -1,6 +1,7 @@
 """Typed, cached views of the catalog data files (models, GPUs, instances).
 
-The data lives in the YAML files next to this module, each with its sources and dates in a header. Engine facts
+The data lives in the YAML files next to this module, each with its sources and dates in a header. Engine
+facts
 are in `engines.yaml`, read by `llmstack.engines`.
 """
 

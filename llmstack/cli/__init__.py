@@ -7,6 +7,10 @@ from typing import Any
 
 import click
 
+from llmstack.cli.bench import bench
+from llmstack.cli.plan import fits, plan
+from llmstack.cli.preview import preview
+from llmstack.cli.verify import verify
 from llmstack.errors import LlmstackError
 
 
@@ -27,16 +31,9 @@ def main() -> None:
     """Size LLMs for GPUs, preview and check the serving stack, verify and benchmark what is deployed."""
 
 
-# Subcommands: one `main.add_command(...)` line each, below.
-from llmstack.cli.plan import fits, plan  # noqa: E402
-
-main.add_command(plan)
-main.add_command(fits)
-from llmstack.cli.preview import preview  # noqa: E402
-
-main.add_command(preview)
-from llmstack.cli.verify import verify
-main.add_command(verify)
+# Subcommands (add new ones here and in the imports above).
+for _command in (plan, fits, preview, verify, bench):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -60,7 +60,8 @@ def plan(
     explain: bool,
     as_json: bool,
 ) -> None:
-    """Size a model for a GPU and pick the cheapest instance it fits on. Exit 0 fits, 1 does not, 2 bad input."""
+    """Size a model for a GPU and pick the cheapest instance it fits on. Exit 0 fits, 1 does not, 2 bad
+    input."""
     if bool(model) == bool(model_config):
         raise InputError(
             "--model", model or model_config, "Give exactly one of --model NAME and --model-config PATH."

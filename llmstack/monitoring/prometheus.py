@@ -129,9 +129,7 @@ def render_prometheus_yaml(
         rule_files=rule_files,
         litellm_credentials_file=litellm_credentials_file,
     )
-    header = [
-        "# prometheus.yml rendered by llmstack.monitoring.render_prometheus_config; do not edit by hand."
-    ]
+    header = ["# prometheus.yml rendered by llmstack.monitoring.render_prometheus_config; do not edit by hand."]
     for t in unscraped_targets(targets):
         header.append(
             f"# Not scraped: backend {t.backend!r} ({t.engine} on {t.node}): the engine has no Prometheus "
@@ -244,14 +242,10 @@ def _engine_of(t: ScrapeTarget, field: str) -> Engine:
 
 def _address(field: str, value: str, default_port: int) -> str:
     if "://" in value or "/" in value:
-        raise InputError(
-            field, value, "Give host:port without a scheme or path (the path comes from the engine)."
-        )
+        raise InputError(field, value, "Give host:port without a scheme or path (the path comes from the engine).")
     m = _ADDRESS.match(value)
     if m is None:
-        raise InputError(
-            field, value, "Give host:port (e.g. gpu-1:8000), or just the host to use the default port."
-        )
+        raise InputError(field, value, "Give host:port (e.g. gpu-1:8000), or just the host to use the default port.")
     port = m.group("port")
     if port is None:
         return f"{m.group('host')}:{default_port}"

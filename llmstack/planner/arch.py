@@ -1,7 +1,8 @@
 """Model architecture from a config.json, its tensor list and exact parameter count.
 
 Formulas: ../shared/reference/sizing-facts.md §4.2 ("Params ... reproduces the official Llama-3.1-8B count,
-8,030,261,248"). Tensor names follow llama.cpp's GGUF names (`src/llama-arch.cpp`) so that the GGUF quantization
+8,030,261,248"). Tensor names follow llama.cpp's GGUF names (`src/llama-arch.cpp`) so that the GGUF
+quantization
 rules (planner/gguf.py) can match them.
 """
 

@@ -1,8 +1,10 @@
 """The decision framework: which engine, which format, how long to wait for start-up.
 
 From the design document's "Decision Framework" (../shared/seed/llm-inference-stack.md), corrected by
-../shared/seed/ERRATA.md and the references: GGUF only on ollama/llamacpp (engines-and-gateway §4), FP8 only on
-GPUs with FP8 tensor cores (Ada sm89, Hopper sm90, Blackwell), NIM 2.x runs vLLM/SGLang (engines-and-gateway §5).
+../shared/seed/ERRATA.md and the references: GGUF only on ollama/llamacpp (engines-and-gateway §4), FP8
+only on
+GPUs with FP8 tensor cores (Ada sm89, Hopper sm90, Blackwell), NIM 2.x runs vLLM/SGLang
+(engines-and-gateway §5).
 """
 
 from __future__ import annotations
@@ -96,10 +98,12 @@ def choose_quant(
     return candidates[-1]
 
 
-# Model load budget (engines-and-gateway §3, vllm-project/vllm PR #45551): ~40 s from GPU allocation to ready for a
+# Model load budget (engines-and-gateway §3, vllm-project/vllm PR #45551): ~40 s from GPU allocation to
+# ready for a
 # 7B vLLM replica (BF16, ~15.2 GB), ~17 min for 72B at TP=4 (BF16, ~145 GB). Formula:
 #   seconds = 40 x (weight_bytes / 15.23 GB) x (1 + log2(TP)), at least 30 s;
-# it gives 40 s and 1,146 s (19 min, +12% margin over the measured 17 min) at the two measured points. The practical
+# it gives 40 s and 1,146 s (19 min, +12% margin over the measured 17 min) at the two measured points.
+# The practical
 # rule (same §3: ">= 10 min for >= 30B models") sets a 600 s floor at 60 GB of weights and more.
 _REF_SECONDS = 40
 _REF_BYTES = 15.23 * GB

@@ -1,5 +1,6 @@
 """Per-GPU memory of one engine replica: the preallocating engines (vLLM, SGLang, TGI, NIM) and the ggml
-engines (Ollama, llama.cpp). Engine facts (formats, memory_model, gpu_memory_utilization) come from engines.yaml.
+engines (Ollama, llama.cpp). Engine facts (formats, memory_model, gpu_memory_utilization) come from
+engines.yaml.
 
 Sources: ../shared/reference/sizing-facts.md §5 (vLLM), §6 + §12 (Ollama / llama.cpp), §7 (CUDA context).
 """
@@ -25,10 +26,13 @@ CUDA_CONTEXT_BYTES = (621 + 162) * MIB
 # §5 PR #10511 (Meta-Llama-3-8B, H100): non-torch memory (CUDA context + NCCL/all-reduce + cuBLAS) per GPU.
 NON_TORCH_TP1 = int(1.79 * GIB)
 NON_TORCH_TP_MULTI = int(3.58 * GIB)
-# §5 (gpustack/runner PR #251): CUDA-graph memory, profiled inside the budget since vLLM v0.21 (e.g. 0.36 GiB).
+# §5 (gpustack/runner PR #251): CUDA-graph memory, profiled inside the budget since vLLM v0.21 (e.g. 0.36
+# GiB).
 CUDA_GRAPH_BYTES = int(0.36 * GIB)
-# §5 PR #10511: peak activation 1.26 GiB for Llama-3-8B profiled at max_num_batched_tokens 8192 (V0 default for
-# max_model_len 8192), scaled by max_num_batched_tokens x (hidden + intermediate + vocab). This predicts 1.395 GiB
+# §5 PR #10511: peak activation 1.26 GiB for Llama-3-8B profiled at max_num_batched_tokens 8192 (V0
+# default for
+# max_model_len 8192), scaled by max_num_batched_tokens x (hidden + intermediate + vocab). This predicts
+# 1.395 GiB
 # for Qwen2.5-1.5B against the measured 1.39 GiB (issue #12529).
 ACTIVATION_REF_BYTES = 1.26 * GIB
 ACTIVATION_REF_UNITS = 8192 * (4096 + 14336 + 128256)
@@ -36,8 +40,10 @@ ACTIVATION_REF_UNITS = 8192 * (4096 + 14336 + 128256)
 # (vllm/engine/arg_utils.py `_set_default_args`).
 HIGH_END_GPU_BYTES = 70 * GIB
 VLLM_BLOCK_TOKENS = 16  # §4.3: vLLM blocks are 16 tokens by default
-# llama.cpp common/common.h: n_ubatch 512. Compute buffer (§6, §12): logits n_vocab x n_ubatch x 4 B, or, without
-# flash attention, KQ scratch growing with n_ctx: 176/572/2156 MiB at 2048/8192/32768 for Llama-3.1-8B is exactly
+# llama.cpp common/common.h: n_ubatch 512. Compute buffer (§6, §12): logits n_vocab x n_ubatch x 4 B, or,
+# without
+# flash attention, KQ scratch growing with n_ctx: 176/572/2156 MiB at 2048/8192/32768 for Llama-3.1-8B is
+# exactly
 # 44 MiB + n_ctx x n_ubatch x (4 n_head + 4) B; 258.5 MiB at n_ctx 512 = logits 250.5 MiB + 8 MiB.
 GGML_UBATCH = 512
 GGML_COMPUTE_BASE = 44 * MIB
@@ -208,19 +214,24 @@ def _preallocate(
         max_ctx = _max_len(model, kvd, tp, available, limit) // VLLM_BLOCK_TOKENS * VLLM_BLOCK_TOKENS
     fits = total <= budget
     head = (
-        f"{eng.name} reserves {util:g} x {fmt_gib(visible)} = {fmt_gib(budget)} per GPU; weights {fmt_gib(weights)}"
-        f" + activations {fmt_gib(act)} + CUDA/non-torch {fmt_gib(non_torch)} + graphs {fmt_gib(CUDA_GRAPH_BYTES)}"
+        f"{eng.name} reserves {util:g} x {fmt_gib(visible)} = {fmt_gib(budget)} per GPU; weights "
+        f"{fmt_gib(weights)}"
+        f" + activations {fmt_gib(act)} + CUDA/non-torch {fmt_gib(non_torch)} + graphs "
+        f"{fmt_gib(CUDA_GRAPH_BYTES)}"
         f" leave {fmt_gib(max(available, 0))} for KV"
     )
     if available <= 0:
         reason = (
-            f"No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when initializing "
+            f"No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
+            f"initializing "
             f"the engine. ({head}: the model does not fit; use a smaller format, more GPUs or a bigger GPU.)"
         )
     elif seq_kv > available:
         reason = (
-            f"To serve at least one request with the model's max seq len ({context}), ({fmt_gib(seq_kv)} KV cache "
-            f"is needed, which is larger than the available KV cache memory ({fmt_gib(available)}). Based on the "
+            f"To serve at least one request with the model's max seq len ({context}), ({fmt_gib(seq_kv)} "
+            f"KV cache "
+            f"is needed, which is larger than the available KV cache memory ({fmt_gib(available)}). Based "
+            f"on the "
             f"available memory, the estimated maximum model length is {max_ctx}. Try increasing "
             f"`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine. ({head}.)"
         )
@@ -257,7 +268,8 @@ def _preallocate(
 def _ggml(
     model: ModelArch, quant: str, eng: Engine, context: int, concurrency: int, g: Gpu, n_gpus: int, kvd: str
 ) -> MemoryEstimate:
-    """llama.cpp-style: weights + n_ctx x slots KV + compute buffer + CUDA context, layers split over n_gpus."""
+    """llama.cpp-style: weights + n_ctx x slots KV + compute buffer + CUDA context, layers split over
+    n_gpus."""
     visible = g.visible_bytes
     usable = visible - (LLAMACPP_FIT_MARGIN if eng.name == "llamacpp" else 0)
     on_gpu_weights = weight_bytes(model, quant) - host_resident_bytes(model, quant)
@@ -287,7 +299,8 @@ def _ggml(
     spills = not fits
     if fits:
         reason = (
-            f"{eng.name}: weights {fmt_gib(weights)} + KV {fmt_gib(kv)} ({concurrency} x {context} tokens, {kvd})"
+            f"{eng.name}: weights {fmt_gib(weights)} + KV {fmt_gib(kv)} ({concurrency} x {context} "
+            f"tokens, {kvd})"
             f" + compute buffer {fmt_gib(compute)} + CUDA context {fmt_gib(CUDA_CONTEXT_BYTES)}"
             f" = {fmt_gib(total)} of {fmt_gib(usable)} per GPU."
         )
@@ -298,7 +311,8 @@ def _ggml(
         offload = "Ollama offloads" if eng.name == "ollama" else "llama.cpp (--n-gpu-layers) must keep"
         reason = (
             f"{eng.name}: needs {fmt_gib(total)} per GPU but {g.name} has {fmt_gib(usable)}: {offload} "
-            f"{model.layers - gpu_layers} of {model.layers} layers on the CPU (slow). Longest context that fits "
+            f"{model.layers - gpu_layers} of {model.layers} layers on the CPU (slow). Longest context "
+            f"that fits "
             f"entirely: {lo} tokens."
         )
     return MemoryEstimate(

@@ -4,7 +4,8 @@ Sources:
   - block sizes: ggml-org/llama.cpp `ggml/src/ggml-common.h` (sizing-facts §3.1 table)
   - type rules:  ggml-org/llama.cpp `src/llama-quant.cpp` `llama_tensor_get_type_impl`, `tensor_type_fallback`
                  (sizing-facts §3.2 and §12, checked against llama-quantize at commit 0c1e570)
-A GGUF file's size depends only on tensor shapes and chosen types (sizing-facts §12), so this is exact up to the
+A GGUF file's size depends only on tensor shapes and chosen types (sizing-facts §12), so this is exact up
+to the
 metadata (tokenizer) block.
 """
 
@@ -59,7 +60,8 @@ _FALLBACK: dict[str, str] = {
 }
 
 # Tokenizer + KV metadata + tensor-info header. Measured: the tensor rules leave 7.8 MB (Llama-3 vocab) and
-# ~6 MB (Qwen2.5) to the published files; "Tokenizer metadata adds 5-8 MB" (sizing-facts §3.2 Validation, §12).
+# ~6 MB (Qwen2.5) to the published files; "Tokenizer metadata adds 5-8 MB" (sizing-facts §3.2 Validation,
+# §12).
 GGUF_METADATA_BYTES = 7_000_000
 
 

@@ -2,7 +2,8 @@
 
 URLs: https://huggingface.co/<repo>/resolve/main/config.json and model.safetensors.index.json (its
 `metadata.total_size` is the exact weight bytes). `HF_TOKEN` is sent as `Authorization: Bearer`; `HF_ENDPOINT`
-(huggingface_hub's variable) overrides the base URL; the cache is `$LLMSTACK_CACHE/hf` or `~/.cache/llmstack/hf`.
+(huggingface_hub's variable) overrides the base URL; the cache is `$LLMSTACK_CACHE/hf` or
+`~/.cache/llmstack/hf`.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class HubClient:
             raise InputError(
                 "model",
                 repo,
-                f"Could not reach {self.base_url} to fetch {filename} ({type(err).__name__}). Offline? Download the "
+                f"Could not reach {self.base_url} to fetch {filename} ({type(err).__name__}). Offline? "
+                f"Download the "
                 f"repo's config.json and pass --model-config PATH, or use a catalog model (llmstack fits).",
             ) from err
         if resp.status_code == 404:
@@ -68,7 +70,8 @@ class HubClient:
             raise InputError(
                 "model",
                 repo,
-                f"The Hub refused {filename} (HTTP {resp.status_code}): the repo is gated or private. Accept its "
+                f"The Hub refused {filename} (HTTP {resp.status_code}): the repo is gated or private. "
+                f"Accept its "
                 "licence on huggingface.co and set HF_TOKEN, or pass --model-config PATH.",
             )
         if resp.status_code >= 400:

@@ -53,15 +53,17 @@ def _per_layer_token_bytes(model: ModelArch, kv_dtype: str, tensor_parallel: int
 
 def kv_bytes_per_token(model: ModelArch, kv_dtype: str = "bf16", tensor_parallel: int = 1) -> int:
     """KV bytes per token per GPU, every layer counted as full attention.
-    GQA/MHA: 2 x layers x kv_heads x head_dim x bytes; MLA: layers x (kv_lora_rank + qk_rope_head_dim) x bytes."""
+    GQA/MHA: 2 x layers x kv_heads x head_dim x bytes;
+    MLA: layers x (kv_lora_rank + qk_rope_head_dim) x bytes."""
     return int(model.layers * _per_layer_token_bytes(model, kv_dtype, tensor_parallel))
 
 
 def kv_bytes_for_sequence(
     model: ModelArch, tokens: int, kv_dtype: str = "bf16", tensor_parallel: int = 1, *, window: bool = True
 ) -> int:
-    """KV bytes per GPU for one sequence of `tokens`. With `window`, sliding-window layers keep only the window
-    (vLLM V1 hybrid KV cache manager; llama.cpp SWA cache): 2·n_kv·hd·b·(N_full·T + N_swa·min(T, W))."""
+    """KV bytes per GPU for one sequence of `tokens`. With `window`, sliding-window layers keep only the
+    window (vLLM V1 hybrid KV cache manager; llama.cpp SWA cache):
+    2·n_kv·hd·b·(N_full·T + N_swa·min(T, W))."""
     per_layer = _per_layer_token_bytes(model, kv_dtype, tensor_parallel)
     swa = model.sliding_layers if (window and model.sliding_window) else 0
     full = model.layers - swa

@@ -44,7 +44,8 @@ def load_config_file(path: str | Path) -> ModelArch:
 
 
 def load_model(ref: str, *, hub: HubClient | None = None) -> ModelArch:
-    """A catalog name (`llama-3.1-8b`, an HF repo alias or Ollama tag), a config.json path, or a Hub repo id."""
+    """A catalog name (`llama-3.1-8b`, an HF repo alias or Ollama tag), a config.json path, or a Hub repo
+    id."""
     if not isinstance(ref, str) or not ref.strip():
         raise InputError(
             "model", ref, "Name a catalog model (e.g. llama-3.1-8b), a config.json or a Hub repo id."
@@ -62,5 +63,6 @@ def load_model(ref: str, *, hub: HubClient | None = None) -> ModelArch:
     raise NotFoundError(
         "model",
         ref,
-        f"Use a catalog model ({', '.join(models())}), a path to a config.json, or a Hub repo id like org/name.",
+        f"Use a catalog model ({', '.join(models())}), a path to a config.json, or a Hub repo id like "
+        f"org/name.",
     )

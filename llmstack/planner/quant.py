@@ -40,7 +40,8 @@ _BY_LOWER = {q.lower(): q for q in QUANTS}
 
 
 def normalize_quant(value: str, field: str = "quant") -> str:
-    """Canonical quant name: `q4_k_m` -> `Q4_K_M`, `BF16` -> `bf16`, `f16` -> `F16` (GGUF), `fp16` -> `fp16`."""
+    """Canonical quant name: `q4_k_m` -> `Q4_K_M`, `BF16` -> `bf16`, `f16` -> `F16` (GGUF), `fp16` ->
+    `fp16`."""
     key = value.strip().lower().replace("-", "_") if value else ""
     key = key.replace("gptq_int", "gptq-int").replace("awq_int", "awq-int")
     if key in _ALIASES:
@@ -55,6 +56,7 @@ def is_gguf(quant: str) -> bool:
 
 
 def format_family(quant: str) -> str:
-    """The engines.yaml `formats` family: every GGUF type -> `gguf`; `awq`, `gptq`, `fp8`, `int8`, `bf16`, `fp16`."""
+    """The engines.yaml `formats` family: every GGUF type -> `gguf`; `awq`, `gptq`, `fp8`, `int8`,
+    `bf16`, `fp16`."""
     q = normalize_quant(quant)
     return "gguf" if q in GGUF_QUANTS else q

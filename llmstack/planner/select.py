@@ -170,10 +170,11 @@ def _try(
     tps = _tp_options(model, engine, gpus, pinned_tp)
     if not tps:
         why = (
-            f"TP={pinned_tp} needs {pinned_tp} GPUs with num_attention_heads ({model.heads}) divisible by it; "
-            f"it has {gpus}"
+            f"TP={pinned_tp} needs {pinned_tp} GPUs and num_attention_heads ({model.heads}) divisible "
+            f"by it; it has {gpus}"
             if pinned_tp
-            else f"no valid TP size: num_attention_heads {model.heads} is not divisible by 2/4/8 <= {gpus} GPUs"
+            else f"no valid TP size: num_attention_heads {model.heads} is not divisible by 2/4/8 "
+            f"<= {gpus} GPUs"
         )
         return None, None, why
     closest: _Attempt | None = None
@@ -222,10 +223,10 @@ def plan(req: PlanRequest) -> Plan:
         and engine in {"auto", "tei"}
         and req.gpu is None
         and req.vram is None
-        and (req.instance_type is None)
+        and req.instance_type is None
     ):
         return _plan_cpu(model, req, "tei", "fp16")
-    if req.workload == "cpu" or (engine == "llamacpp" and req.workload == "cpu"):
+    if req.workload == "cpu":
         q = quant if quant != "auto" else GGUF_START
         if not is_gguf(q):
             raise InputError("quant", q, "CPU serving uses llama.cpp with a GGUF format such as Q4_K_M.")
@@ -318,7 +319,8 @@ def _make_plan(
     notes: list[str] = []
     if model.sliding_window and model.sliding_layers:
         notes.append(
-            f"{model.sliding_layers} of {model.layers} layers use a {model.sliding_window}-token sliding window; "
+            f"{model.sliding_layers} of {model.layers} layers use a {model.sliding_window}-token sliding "
+            f"window; "
             "vLLM V1 and llama.cpp keep only the window for them."
         )
     if model.is_mla:
@@ -413,7 +415,8 @@ def _suggest(model: ModelArch, req: PlanRequest, quant: str, engine: str) -> lis
         nodes = -(-need // int(node * 0.85))
         out.append(
             f"{qs[-1] if qs else quant} weights alone are {fmt_gib(need)}: more than one {where} "
-            f"({gpus} x {fmt_gib(gpu.visible_bytes)}); it needs about {nodes} nodes with pipeline parallelism, "
+            f"({gpus} x {fmt_gib(gpu.visible_bytes)}); it needs about {nodes} nodes with pipeline "
+            f"parallelism, "
             "which llmstack does not support (one node per backend)."
         )
     return out

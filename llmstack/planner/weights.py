@@ -22,10 +22,10 @@ def _int4_bytes(t: Tensor) -> int:
 
 
 def _fp8_bytes(t: Tensor, *, block_scales: bool) -> int:
-    if block_scales:
-        scales = math.ceil(t.ne0 / FP8_BLOCK) * math.ceil(t.rows / FP8_BLOCK) * 4
-    else:
-        scales = t.rows * 4  # compressed-tensors per-channel fp32 scale (sizing-facts §3.4)
+    # block: one fp32 scale per 128x128 block; else compressed-tensors per-channel fp32 scale
+    # (sizing-facts §3.4)
+    block = math.ceil(t.ne0 / FP8_BLOCK) * math.ceil(t.rows / FP8_BLOCK) * 4
+    scales = block if block_scales else t.rows * 4
     return (t.numel // t.experts + scales) * t.experts
 
 

@@ -80,9 +80,7 @@ def test_targets_of_one_engine_share_a_job_each_with_its_own_labels() -> None:
 
 
 def test_jobs_follow_the_engine_table_order() -> None:
-    config = render(
-        [target("nim", address="a"), target("vllm", address="b"), target("llamacpp", address="c")]
-    )
+    config = render([target("nim", address="a"), target("vllm", address="b"), target("llamacpp", address="c")])
     assert list(jobs(config)) == ["engine-vllm", "engine-llamacpp", "engine-nim"]
 
 

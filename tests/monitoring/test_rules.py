@@ -99,9 +99,7 @@ def test_promtool_rejects_a_broken_expectation(tmp_path: Path) -> None:
             case["exp_alerts"] = [] if case.get("exp_alerts") else [{"exp_labels": {"severity": "warning"}}]
     path = tmp_path / "broken.test.yml"
     path.write_text(yaml.safe_dump(broken, sort_keys=False))
-    proc = subprocess.run(
-        [promtool(), "test", "rules", str(path)], capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run([promtool(), "test", "rules", str(path)], capture_output=True, text=True, check=False)
     assert proc.returncode != 0, proc.stdout + proc.stderr
     assert "FAILED" in proc.stdout + proc.stderr
 
@@ -116,22 +114,12 @@ def test_promtool_check_config_accepts_a_rendered_prometheus_yml(tmp_path: Path)
     config.write_text(
         render_prometheus_yaml(
             [
-                ScrapeTarget(
-                    engine="vllm", backend="chat", model="Qwen/Qwen3-8B", node="gpu-1", address="gpu-1"
-                ),
-                ScrapeTarget(
-                    engine="sglang", backend="alt", model="Qwen/Qwen3-8B", node="gpu-1", address="gpu-1"
-                ),
-                ScrapeTarget(
-                    engine="llamacpp", backend="small", model="qwen3-4b", node="gpu-2", address="gpu-2:8081"
-                ),
-                ScrapeTarget(
-                    engine="ollama", backend="fallback", model="qwen3:8b", node="gpu-2", address="gpu-2"
-                ),
+                ScrapeTarget(engine="vllm", backend="chat", model="Qwen/Qwen3-8B", node="gpu-1", address="gpu-1"),
+                ScrapeTarget(engine="sglang", backend="alt", model="Qwen/Qwen3-8B", node="gpu-1", address="gpu-1"),
+                ScrapeTarget(engine="llamacpp", backend="small", model="qwen3-4b", node="gpu-2", address="gpu-2:8081"),
+                ScrapeTarget(engine="ollama", backend="fallback", model="qwen3:8b", node="gpu-2", address="gpu-2"),
                 ScrapeTarget(engine="tgi", backend="legacy", model="m", node="gpu-3", address="gpu-3:8080"),
-                ScrapeTarget(
-                    engine="nim", backend="nim", model="meta/llama-3.1-8b", node="gpu-4", address="gpu-4"
-                ),
+                ScrapeTarget(engine="nim", backend="nim", model="meta/llama-3.1-8b", node="gpu-4", address="gpu-4"),
             ],
             litellm_target="gateway:4000",
             dcgm_targets=[DcgmTarget(node=n) for n in ("gpu-1", "gpu-2", "gpu-3", "gpu-4")],
@@ -156,9 +144,7 @@ def test_promtool_check_config_needs_the_key_file(tmp_path: Path) -> None:
             litellm_credentials_file=str(tmp_path / "missing_key"),
         )
     )
-    proc = subprocess.run(
-        [promtool(), "check", "config", str(config)], capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run([promtool(), "check", "config", str(config)], capture_output=True, text=True, check=False)
     assert proc.returncode != 0
     assert "missing_key" in proc.stdout + proc.stderr
 

@@ -65,7 +65,7 @@ def test_hub_repo_not_in_catalog_uses_exact_total(tmp_path: Path) -> None:
 
 def test_hub_errors(tmp_path: Path) -> None:
     hub = HubClient(base_url="https://hub.test", token=None, cache_dir=tmp_path, transport=_handler([]))
-    with pytest.raises(NotFoundError, match="no config.json"):
+    with pytest.raises(NotFoundError, match=r"no config\.json"):
         load_model("nobody/missing", hub=hub)
     with pytest.raises(InputError, match="HF_TOKEN"):
         load_model("org/gated-model", hub=hub)

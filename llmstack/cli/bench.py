@@ -1,0 +1,176 @@
+"""`llmstack bench`: parse options, run `llmstack.bench`, show progress and a percentile table (or JSON)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from llmstack.bench.core import BenchConfig, RequestResult
+from llmstack.bench.prompts import load_prompts, synthetic_prompts
+from llmstack.bench.runner import BenchReport
+from llmstack.bench.runner import bench as run_bench
+from llmstack.bench.stats import Dist
+from llmstack.errors import InputError
+
+
+def chat_url(url: str) -> str:
+    """`http://h:8000` or `.../v1` -> `.../v1/chat/completions`; a full `.../chat/completions` URL is kept."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError("URL", url, "Give the server's base URL, e.g. http://10.0.2.7:8000/v1.")
+    base = url.rstrip("/")
+    if base.endswith("/chat/completions"):
+        return base
+    if not base.endswith("/v1"):
+        base += "/v1"
+    return base + "/chat/completions"
+
+
+def parse_concurrency(value: str) -> list[int]:
+    try:
+        levels = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError as err:
+        raise InputError("--concurrency", value, "Use comma-separated positive integers, e.g. 1,8,64.") from err
+    if not levels or any(c < 1 for c in levels):
+        raise InputError("--concurrency", value, "Use comma-separated positive integers, e.g. 1,8,64.")
+    return levels
+
+
+def _ms(d: Dist) -> list[str]:
+    return ["-" if math.isnan(v) else f"{v * 1000:.1f}" for v in (d.mean, d.p50, d.p90, d.p99)]
+
+
+def render(report: BenchReport, console: Console) -> None:
+    summary = Table(title=f"llmstack bench: {report.model} at {report.url}", title_justify="left")
+    for col in ("concurrency", "requests", "errors", "req/s", "out tok/s", "tokens from", "TTFT p50 ms", "ITL p50 ms"):
+        summary.add_column(col, justify="right")
+    for lv in report.levels:
+        summary.add_row(
+            str(lv.concurrency),
+            str(lv.requests),
+            f"{lv.errors} ({lv.error_rate:.1%})",
+            f"{lv.request_throughput:.2f}",
+            f"{lv.output_throughput:.1f}",
+            lv.token_source,
+            _ms(lv.ttft_s)[1],
+            _ms(lv.itl_s)[1],
+        )
+    console.print(summary)
+    for lv in report.levels:
+        table = Table(title=f"concurrency {lv.concurrency}: {lv.ok} ok in {lv.duration_s:.2f} s", title_justify="left")
+        table.add_column("metric")
+        for col in ("mean", "p50", "p90", "p99"):
+            table.add_column(col, justify="right")
+        table.add_row("TTFT (ms)", *_ms(lv.ttft_s))
+        table.add_row("ITL (ms)", *_ms(lv.itl_s))
+        table.add_row("TPOT (ms)", *_ms(lv.tpot_s))
+        table.add_row("E2E latency (ms)", *_ms(lv.e2e_s))
+        tps = lv.request_output_tps
+        table.add_row(
+            "output tok/s per request",
+            *["-" if math.isnan(v) else f"{v:.1f}" for v in (tps.mean, tps.p50, tps.p90, tps.p99)],
+        )
+        console.print(table)
+        for err in lv.first_errors:
+            console.print(f"[red]error:[/] {err}")
+
+
+@click.command()
+@click.argument("url")
+@click.option("--model", required=True, help="Model name to send (the served or gateway model name).")
+@click.option("--concurrency", default="1", show_default=True, help="Comma-separated levels, e.g. 1,8,64.")
+@click.option("--num-requests", "-n", type=int, help="Requests per level (default 32 unless --duration).")
+@click.option("--duration", type=float, help="Seconds per level instead of a request count.")
+@click.option("--prompt-tokens", type=int, default=128, show_default=True, help="Synthetic prompt length.")
+@click.option("--prompts", "prompts_file", type=click.Path(path_type=Path), help="Prompts file (lines or JSONL).")
+@click.option("--max-tokens", type=int, default=128, show_default=True, help="max_tokens per request.")
+@click.option("--ignore-eos", is_flag=True, help="Send ignore_eos (vLLM) so every request makes max_tokens.")
+@click.option("--api-key-env", metavar="VAR", help="Environment variable holding the bearer token.")
+@click.option("--warmup", type=int, default=1, show_default=True, help="Uncounted requests before the first level.")
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds per request (read gaps).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for CI).")
+def bench(
+    url: str,
+    model: str,
+    concurrency: str,
+    num_requests: int | None,
+    duration: float | None,
+    prompt_tokens: int,
+    prompts_file: Path | None,
+    max_tokens: int,
+    ignore_eos: bool,
+    api_key_env: str | None,
+    warmup: int,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Benchmark an OpenAI-compatible endpoint with streaming chat completions at fixed concurrency."""
+    levels = parse_concurrency(concurrency)
+    if num_requests is not None and duration is not None:
+        raise InputError("--duration", duration, "Give --num-requests or --duration, not both.")
+    if num_requests is None and duration is None:
+        num_requests = 32
+    if num_requests is not None and num_requests < 1:
+        raise InputError("--num-requests", num_requests, "Use at least 1 request per level.")
+    if duration is not None and duration <= 0:
+        raise InputError("--duration", duration, "Use a positive number of seconds.")
+    if max_tokens < 1:
+        raise InputError("--max-tokens", max_tokens, "Use at least 1.")
+    if warmup < 0:
+        raise InputError("--warmup", warmup, "Use 0 or more.")
+    if timeout <= 0:
+        raise InputError("--timeout", timeout, "Use a positive number of seconds.")
+    api_key = None
+    if api_key_env:
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise InputError("--api-key-env", api_key_env, f"Set {api_key_env} to the API key (it is unset or empty).")
+    if prompts_file is not None:
+        prompts = load_prompts(prompts_file)
+    else:
+        prompts = synthetic_prompts(max(num_requests or 0, max(levels) * 2, 64), prompt_tokens)
+    cfg = BenchConfig(chat_url(url), model, max_tokens, api_key, timeout, ignore_eos)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]c={task.fields[c]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("errors {task.fields[errors]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=as_json and not console.is_terminal,
+    ) as progress:
+        tasks: dict[int, TaskID] = {}
+        errors: dict[int, int] = {}
+
+        def start(c: int, total: int | None) -> None:
+            errors[c] = 0
+            tasks[c] = progress.add_task("level", total=total, c=c, errors=0)
+
+        def advance(c: int, total: int | None, result: RequestResult) -> None:
+            errors[c] += 0 if result.ok else 1
+            progress.update(tasks[c], advance=1, errors=errors[c])
+
+        report = run_bench(
+            cfg,
+            prompts,
+            levels,
+            num_requests=num_requests,
+            duration=duration,
+            warmup=warmup,
+            progress=advance,
+            on_level_start=start,
+        )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        render(report, Console())

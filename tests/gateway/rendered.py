@@ -1,0 +1,82 @@
+"""The gateway config exactly as the `LiteLLMGateway` component renders it, re-pointed at loopback stand-ins.
+
+`rendered_config(stack)` runs the real Pulumi program under mocks (`llmstack.preview.run_program`) and returns the
+content the gateway container uploads to /app/config.yaml. `to_loopback(config, urls)` rewrites only the host:port
+of each `api_base` (scheme and path are kept: `http://10.40.0.11:8000/v1` -> `http://127.0.0.1:<port>/v1`).
+`standins_for(config)` builds one stand-in per deployment, speaking that deployment's protocol and serving the
+model name the rendered config asks for.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+from llmstack.preview import run_program
+from tests.standins import OllamaStandIn, StandIn, TeiStandIn, VllmStandIn
+
+ROOT = Path(__file__).resolve().parents[2]
+STACKS = ("dev", "staging", "prod")
+
+
+def rendered_config(stack: str) -> dict[str, Any]:
+    """The config.yaml the gateway container of `stacks/Pulumi.<stack>.yaml` is given, parsed."""
+    result = run_program(ROOT / "stacks" / f"Pulumi.{stack}.yaml")
+    contents = [
+        reg.inputs["uploads"][0]["content"]
+        for reg in result.registrations
+        if reg.type == "docker:index/container:Container"
+        and any(u.get("file") == "/app/config.yaml" for u in reg.inputs.get("uploads", []))
+    ]
+    if len(contents) != 1:
+        raise AssertionError(f"{stack}: expected one gateway container uploading /app/config.yaml, got {len(contents)}")
+    config = yaml.safe_load(contents[0])
+    assert isinstance(config, dict)
+    return config
+
+
+def served_model(deployment: dict[str, Any]) -> str:
+    """`hosted_vllm/chat` -> `chat`: the model name the backend is asked for."""
+    model: str = deployment["litellm_params"]["model"]
+    return model.split("/", 1)[1]
+
+
+def provider(deployment: dict[str, Any]) -> str:
+    model: str = deployment["litellm_params"]["model"]
+    return model.split("/", 1)[0]
+
+
+def standins_for(config: dict[str, Any]) -> dict[str, StandIn]:
+    """One (unstarted) stand-in per model_name, speaking the protocol its provider prefix implies."""
+    out: dict[str, StandIn] = {}
+    for dep in config["model_list"]:
+        name, prov, model = dep["model_name"], provider(dep), served_model(dep)
+        if name in out:
+            raise AssertionError(f"{name}: several deployments per model name; extend standins_for")
+        if dep.get("model_info", {}).get("mode") == "embedding":
+            out[name] = TeiStandIn(model)
+        elif prov == "ollama_chat":
+            out[name] = OllamaStandIn((model,))
+        elif prov in ("hosted_vllm", "openai"):
+            # vLLM, SGLang, llama.cpp and NIM all speak the OpenAI API that the vLLM stand-in serves.
+            out[name] = VllmStandIn(model)
+        else:
+            raise AssertionError(f"{name}: no stand-in for provider {prov!r}")
+    return out
+
+
+def to_loopback(config: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
+    """A deep copy of `config` whose api_base hosts point at `urls[model_name]` (http://127.0.0.1:PORT)."""
+    out = copy.deepcopy(config)
+    for dep in out["model_list"]:
+        params = dep["litellm_params"]
+        original = urlsplit(params["api_base"])
+        target = urlsplit(urls[dep["model_name"]])
+        if original.scheme != target.scheme or target.hostname != "127.0.0.1":
+            raise AssertionError(f"{dep['model_name']}: cannot map {params['api_base']} onto {target.geturl()}")
+        params["api_base"] = urlunsplit((original.scheme, target.netloc, original.path, original.query, ""))
+    return out
