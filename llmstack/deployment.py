@@ -21,7 +21,7 @@ from llmstack.planner import (
     load_model,
     normalize_quant,
     plan,
-    startup_seconds,
+    cold_start_seconds,
     weight_bytes,
 )
 from llmstack.spec import AwsTarget, Backend, Embeddings, StackSpec
@@ -172,7 +172,7 @@ def backend_services(
             launch=launch.Launch(
                 image=image, entrypoint=entrypoint, command=command, env=launch.engine_env(eng, serving),
                 secret_env=launch.secret_env(eng), port=eng.port, health=launch.health_test(eng, serving),
-                start_period_s=startup_seconds(weights, tp), cache_dir=eng.cache_dir,
+                start_period_s=cold_start_seconds(weights, tp), cache_dir=eng.cache_dir,
                 shm_size_mb=launch.shm_size_mb(eng), gpus=gpu, labels=labels,
             ),
         ))

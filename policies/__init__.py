@@ -1,0 +1,124 @@
+"""The llm-inference-stack CrossGuard policy pack: guardrails for self-hosted LLM serving on Docker and EC2.
+
+Policies live in modules by area (serving, compute, gateway, security, network), one small factory per policy in the
+style of pulumi/pulumi-policy-aws (awsguard). `__main__.py` only builds the `PolicyPack`; tests, `llmstack preview`
+and anything else that analyses resources in process use `make_analyzer`, the same servicer the engine talks to.
+
+Per-policy levels and settings use the CLI's policy-config format (docs/policies.md):
+`{"all": "mandatory", "no-gguf-on-vllm": {"enforcementLevel": "advisory"}, "images-pinned": {"exemptEnvironments":
+["dev", "sandbox"]}}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi.runtime import proto
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+from policies.compute import embeddings_off_inference_gpu, model_fits_gpu
+from policies.gateway import gateway_config_valid, gateway_master_key_secret, gateway_on_cpu_node, litellm_version_safe
+from policies.network import ipv6_disabled, no_public_inference_ports
+from policies.security import ebs_encrypted, images_pinned, imdsv2_required, secrets_not_plaintext
+from policies.serving import (
+    container_healthcheck_required,
+    context_limit_required,
+    no_gguf_on_vllm,
+    quantization_matches_engine,
+    restart_policy_required,
+)
+
+PACK_NAME = "llm-inference-stack"
+VERSION = "0.1.0"  # keep in step with PulumiPolicy.yaml (a test checks it)
+DESCRIPTION = ("Guardrails for self-hosted LLM serving: engine/format fit, GPU memory fit, health checks, gateway "
+               "config and master key, pinned images, IMDSv2, encrypted EBS, private engine ports.")
+PACK_LEVEL = EnforcementLevel.MANDATORY
+
+Policy = ResourceValidationPolicy | StackValidationPolicy
+
+ALL_POLICIES: list[Policy] = [
+    # serving
+    no_gguf_on_vllm(),
+    quantization_matches_engine(),
+    container_healthcheck_required(),
+    restart_policy_required(),
+    context_limit_required(),
+    # compute
+    model_fits_gpu(),
+    embeddings_off_inference_gpu(),
+    # gateway
+    gateway_on_cpu_node(),
+    gateway_master_key_secret(),
+    gateway_config_valid(),
+    litellm_version_safe(),
+    # security
+    images_pinned(),
+    imdsv2_required(),
+    ebs_encrypted(),
+    secrets_not_plaintext(),
+    # network
+    ipv6_disabled(),
+    no_public_inference_ports(),
+]
+
+_LEVELS = {
+    "advisory": proto.ADVISORY,
+    "mandatory": proto.MANDATORY,
+    "remediate": proto.REMEDIATE,
+    "disabled": proto.DISABLED,
+}
+
+
+def _level(value: Any, where: str) -> Any:
+    if not isinstance(value, str) or value.lower() not in _LEVELS:
+        raise ValueError(f"policy config {where}: {value!r} is not an enforcement level; use one of {', '.join(_LEVELS)}")
+    return _LEVELS[value.lower()]
+
+
+def configure_request(policy_config: Mapping[str, Any] | None = None,
+                      policies: list[Policy] | None = None) -> Any:
+    """The `ConfigureAnalyzerRequest` the CLI would send for a policy-config file (schema defaults applied, as the
+    engine's ReconcilePolicyPackConfig does; "all" sets every policy's level, a policy's own entry wins)."""
+    config = dict(policy_config or {})
+    chosen = policies if policies is not None else ALL_POLICIES
+    known = {pol.name for pol in chosen}
+    unknown = sorted(set(config) - known - {"all"})
+    if unknown:
+        raise ValueError(f"policy config names unknown policies {unknown}; known: {', '.join(sorted(known))}")
+    request = proto.ConfigureAnalyzerRequest()
+    for pol in chosen:
+        entry = request.policyConfig[pol.name]
+        level = pol.enforcement_level or PACK_LEVEL
+        entry.enforcementLevel = _level(level.value, pol.name)
+        if "all" in config:
+            entry.enforcementLevel = _level(config["all"], "all")
+        defaults = {k: v["default"] for k, v in (pol.config_schema.properties if pol.config_schema else {}).items()
+                    if isinstance(v, Mapping) and "default" in v}
+        own = config.get(pol.name)
+        values: dict[str, Any] = dict(defaults)
+        if isinstance(own, str):
+            entry.enforcementLevel = _level(own, pol.name)
+        elif isinstance(own, Mapping):
+            if "enforcementLevel" in own:
+                entry.enforcementLevel = _level(own["enforcementLevel"], pol.name)
+            values |= {k: v for k, v in own.items() if k != "enforcementLevel"}
+        elif own is not None:
+            raise ValueError(f"policy config {pol.name}: give a level or an object, not {own!r}")
+        if values:
+            entry.properties.update(values)
+    return request
+
+
+def make_analyzer(policy_config: Mapping[str, Any] | None = None,
+                  policies: list[Policy] | None = None) -> _PolicyAnalyzerServicer:
+    """The pack's analyzer servicer (the object `PolicyPack` serves over gRPC), configured like the CLI would."""
+    chosen = policies if policies is not None else ALL_POLICIES
+    analyzer = _PolicyAnalyzerServicer(name=PACK_NAME, version=VERSION, policies=list(chosen),
+                                       enforcement_level=PACK_LEVEL, description=DESCRIPTION)
+    analyzer.Configure(configure_request(policy_config, chosen), None)
+    return analyzer
+
+
+__all__ = ["ALL_POLICIES", "DESCRIPTION", "PACK_LEVEL", "PACK_NAME", "VERSION", "configure_request", "make_analyzer"]

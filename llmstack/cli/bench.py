@@ -50,7 +50,7 @@ def _ms(d: Dist) -> list[str]:
 
 def render(report: BenchReport, console: Console) -> None:
     summary = Table(title=f"llmstack bench: {report.model} at {report.url}", title_justify="left")
-    for col in ("concurrency", "requests", "errors", "req/s", "out tok/s", "tokens from", "TTFT p50 ms", "ITL p50 ms"):
+    for col in ("conc", "reqs", "errors", "req/s", "tok/s", "tokens", "TTFT p50", "ITL p50"):
         summary.add_column(col, justify="right")
     for lv in report.levels:
         summary.add_row(
@@ -60,8 +60,8 @@ def render(report: BenchReport, console: Console) -> None:
             f"{lv.request_throughput:.2f}",
             f"{lv.output_throughput:.1f}",
             lv.token_source,
-            _ms(lv.ttft_s)[1],
-            _ms(lv.itl_s)[1],
+            _ms(lv.ttft_s)[1] + " ms",
+            _ms(lv.itl_s)[1] + " ms",
         )
     console.print(summary)
     for lv in report.levels:

@@ -6,7 +6,7 @@ Facts and formulas: ../shared/reference/sizing-facts.md (sections cited in each 
 from __future__ import annotations
 
 from llmstack.planner.arch import MODEL_TYPES, ModelArch, Tensor, tensors
-from llmstack.planner.decide import choose_engine, choose_quant, startup_seconds
+from llmstack.planner.decide import choose_engine, choose_quant, cold_start_seconds, startup_seconds
 from llmstack.planner.engines_memory import MemoryEstimate, estimate_memory
 from llmstack.planner.hub import HubClient
 from llmstack.planner.kv import kv_bytes_for_sequence, kv_bytes_per_token
@@ -29,6 +29,7 @@ __all__ = [
     "Tensor",
     "choose_engine",
     "choose_quant",
+    "cold_start_seconds",
     "estimate_memory",
     "fits_for_vram",
     "format_family",

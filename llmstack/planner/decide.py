@@ -112,6 +112,18 @@ _BIG_BYTES = 60 * GB
 _BIG_FLOOR = 600
 
 
+# Cold start: the first boot downloads the weights before loading them (engines-and-gateway §3: start_period ≈
+# weight_bytes / download_bandwidth + load_time). The same section's practical values (">= 10 min for >= 30B models,
+# 20 min with cold downloads") put the download of ~60 GB of BF16 30B weights at ~10 min: ~100 MB/s.
+_DOWNLOAD_BYTES_PER_S = 100 * 10**6
+
+
+def cold_start_seconds(weights_bytes: int, tensor_parallel: int = 1) -> int:
+    """`startup_seconds` plus downloading the weights: the `start_period` of a container whose cache may be empty.
+    With Docker's `start_interval` probing every few seconds, a long start period costs nothing once it is ready."""
+    return startup_seconds(weights_bytes, tensor_parallel) + math.ceil(weights_bytes / _DOWNLOAD_BYTES_PER_S)
+
+
 def startup_seconds(weights_bytes: int, tensor_parallel: int = 1) -> int:
     """Health-check `start_period` budget in seconds for loading `weights_bytes` at `tensor_parallel`."""
     if weights_bytes < 0 or tensor_parallel < 1:

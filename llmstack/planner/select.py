@@ -29,8 +29,8 @@ from llmstack.planner.decide import (
     HF_LADDER,
     WORKLOADS,
     choose_engine,
+    cold_start_seconds,
     quant_candidates,
-    startup_seconds,
 )
 from llmstack.planner.engines_memory import (
     CUDA_CONTEXT_BYTES,
@@ -356,7 +356,7 @@ def _make_plan(
         memory=est,
         rejected=rejected,
         suggestions=suggestions,
-        startup_seconds=startup_seconds(wb, att.tp),
+        startup_seconds=cold_start_seconds(wb, att.tp),
         notes=notes,
     )
 
@@ -503,7 +503,7 @@ def _plan_cpu(model: ModelArch, req: PlanRequest, engine: str, quant: str) -> Pl
         memory=est,
         rejected=rejected,
         suggestions=[] if chosen else ["Use a GPU instance (drop --workload cpu) or a smaller GGUF format."],
-        startup_seconds=startup_seconds(weight_bytes(model, quant)),
+        startup_seconds=cold_start_seconds(weight_bytes(model, quant)),
         notes=[f"{model.name} is an embedding model ({model.embedding_dim} dims): no KV cache."]
         if model.is_embedding
         else [],

@@ -15,7 +15,6 @@ from llmstack.spec import load_spec
 
 STACKS_DIR = Path(__file__).resolve().parents[2] / "stacks"
 STACKS = ("dev", "staging", "prod")
-LOCAL_DOCKER = "unix:///var/run/docker.sock"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 COMMAND = "command:remote:Command"
 SSM_INVOKE = "aws:ssm/getParameter:getParameter"
+LOCAL_DOCKER = "unix:///var/run/docker.sock"
 
 
 def is_secret(value: Any) -> bool:

@@ -17,6 +17,7 @@ from llmstack.planner import (
     load_model,
     parse_size,
     plan,
+    cold_start_seconds,
     startup_seconds,
 )
 from llmstack.planner.select import _virtual_gpu
@@ -127,6 +128,8 @@ def test_startup_seconds_matches_references() -> None:
     assert startup_seconds(load_model("qwen2.5-7b").params * 2) == pytest.approx(40, abs=2)
     assert startup_seconds(load_model("qwen2.5-72b").params * 2, 4) >= 17 * 60
     assert startup_seconds(70 * 10**9) >= 600
+    # Cold: plus the download at the §3-derived ~100 MB/s (60 GB of 30B weights: ~10 more minutes).
+    assert cold_start_seconds(60 * 10**9) - startup_seconds(60 * 10**9) == 600
 
 
 def test_plan_json_shape_and_speed_path() -> None:
