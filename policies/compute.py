@@ -11,7 +11,6 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -23,6 +22,7 @@ from llmstack.errors import LlmstackError
 from llmstack.planner import PlanRequest, estimate_memory, load_model, plan
 from llmstack.planner.units import fmt_gib
 from policies import props as p
+from policies.props import Report
 
 _REQUIRED = ("model", "format", "engine", "context")
 
@@ -40,7 +40,7 @@ def _fit_hint(model: str, fmt: str, engine: str, context: int, concurrency: int,
 
 
 def model_fits_gpu(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type != p.CONTAINER or p.role(args.props) != "inference":
             return
         instance_type = p.label(args.props, "instance-type")
@@ -113,7 +113,7 @@ def _node_key(r: Any) -> str:
 
 
 def embeddings_off_inference_gpu(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> StackValidationPolicy:
-    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+    def validate(args: StackValidationArgs, report: Report) -> None:
         containers = [r for r in args.resources if r.resource_type == p.CONTAINER]
         gpu_inference: dict[str, list[str]] = defaultdict(list)
         for r in containers:

@@ -15,7 +15,6 @@ import yaml
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
@@ -23,6 +22,7 @@ from pulumi_policy import (
 from llmstack.catalog import model_by_ref
 from llmstack.gateway import DROPPED_KEYS, MASTER_KEY_ENV, unknown_keys
 from policies import props as p
+from policies.props import Report
 
 PERMIT_WEAK = "dangerously_permit_weak_or_unset_master_key"
 PERMIT_WEAK_ENV = "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY"
@@ -36,7 +36,7 @@ _PIP_PIN_RE = re.compile(r"litellm(?:\[[^\]]*\])?\s*(?:==|===|@)\s*v?(\d+\.\d+\.
 
 
 def gateway_on_cpu_node(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type != p.CONTAINER or not p.is_gateway(args.props):
             return
         if p.requests_gpu(args.props):
@@ -88,7 +88,7 @@ def _mentions(value: Any, key: str) -> bool:
 
 
 def gateway_master_key_secret(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type != p.CONTAINER or not p.is_gateway(args.props):
             return
         env = p.envs(args.props)
@@ -217,7 +217,7 @@ def config_problems(config: Any) -> list[str]:
 
 
 def gateway_config_valid(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type != p.CONTAINER or not p.is_gateway(args.props):
             return
         path, text = _config_text(args)
@@ -272,7 +272,7 @@ def _texts(args: ResourceValidationArgs) -> list[tuple[str, str]]:
 
 
 def litellm_version_safe(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         config = args.get_config()
         denied = p.config_list(config, "deniedVersions", COMPROMISED)
         moving = p.config_list(config, "movingTags", MOVING_TAGS)

@@ -23,7 +23,7 @@ from policies import props as p
 
 
 def ipv6_disabled(level: EnforcementLevel = EnforcementLevel.ADVISORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type == p.NETWORK and args.props.get("ipv6") is True:
             report(f"Docker network '{args.name}' has IPv6 enabled; aiohttp inside LiteLLM tries IPv6 first and gets "
                    "'connection refused'. Fix: ipv6=False (and litellm_settings.force_ipv4: true).")
@@ -79,7 +79,7 @@ def _outside(cidr: str, allowed: list[str]) -> bool:
 
 
 def no_public_inference_ports(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type not in (p.INGRESS_RULE, p.SECURITY_GROUP, p.SECURITY_GROUP_RULE):
             return
         config = args.get_config()

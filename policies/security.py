@@ -19,12 +19,12 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
 
 from policies import props as p
+from policies.props import Report
 
 MOVING_TAGS = ("latest", "main", "main-latest", "main-stable", "stable")
 # Credential env vars: the only place these may appear is a container's env, passed as a Pulumi secret.
@@ -47,7 +47,7 @@ def _plain_secrets(text: str) -> list[str]:
 
 
 def images_pinned(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type == p.REMOTE_IMAGE:
             ref = str(args.props.get("name") or "")
         elif args.resource_type == p.CONTAINER:
@@ -86,7 +86,7 @@ def images_pinned(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> Resou
 
 
 def imdsv2_required(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type not in (p.INSTANCE, p.LAUNCH_TEMPLATE):
             return
         options: Any = args.props.get("metadataOptions") or {}
@@ -105,7 +105,7 @@ def imdsv2_required(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> Res
 
 
 def ebs_encrypted(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         props = args.props
         bad: list[str] = []
         if args.resource_type == p.INSTANCE:
@@ -172,7 +172,7 @@ def _user_data(props: Mapping[str, Any]) -> str:
 
 
 def secrets_not_plaintext(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         props = args.props
         if args.resource_type == p.CONTAINER:
             where = _container_findings(props)

@@ -12,7 +12,6 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
@@ -22,6 +21,7 @@ from llmstack.engines import engines
 from llmstack.errors import LlmstackError
 from llmstack.planner import format_family, load_model, startup_seconds, weight_bytes
 from policies import props as p
+from policies.props import Report
 
 GGUF_ENGINES = ("vllm", "sglang", "tgi")  # stock images without a GGUF loader (§4)
 # Where each engine takes its model (§2): vLLM's first positional argument (or --model), SGLang --model-path,
@@ -40,7 +40,7 @@ def _model_arguments(engine: str, args: list[str]) -> list[str]:
 
 
 def no_gguf_on_vllm(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type != p.CONTAINER:
             return
         eng = p.container_engine(args.props)
@@ -84,7 +84,7 @@ def _is_gguf_format(fmt: str) -> bool:
 
 
 def quantization_matches_engine(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type != p.CONTAINER:
             return
         eng = p.container_engine(args.props)
@@ -147,7 +147,7 @@ def _weights(args: ResourceValidationArgs) -> int | None:
 
 
 def container_healthcheck_required(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type != p.CONTAINER:
             return
         config = args.get_config()
@@ -204,7 +204,7 @@ def container_healthcheck_required(level: EnforcementLevel = EnforcementLevel.MA
 
 
 def restart_policy_required(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type != p.CONTAINER:
             return
         restart = str(args.props.get("restart") or "no")
@@ -238,7 +238,7 @@ _CONTEXT_FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 def context_limit_required(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type != p.CONTAINER:
             return
         eng = p.container_engine(args.props)

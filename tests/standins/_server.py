@@ -127,6 +127,10 @@ class StandIn:
         self._loop = loop
         try:
             loop.run_until_complete(self._main())
+        except BaseException as err:  # reported to start(), which re-raises it in the caller's thread
+            self._start_error = err
+            self._started.set()
+            raise
         finally:
             loop.close()
 
@@ -145,9 +149,11 @@ class StandIn:
             else:
                 site = web.TCPSite(runner, self.host, self.port)
                 await site.start()
-                server = site._server  # the asyncio server, to read the bound port
-                assert isinstance(server, asyncio.Server) and server.sockets
-                self.port = server.sockets[0].getsockname()[1]
+                server = site._server  # the asyncio (or uvloop) server, to read the bound port
+                sockets = getattr(server, "sockets", None)
+                if not sockets:
+                    raise OSError(f"no listening socket for {self.host}:{self.port}")
+                self.port = sockets[0].getsockname()[1]
         except OSError as err:
             self._start_error = err
             self._started.set()
