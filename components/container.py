@@ -30,8 +30,14 @@ def publish_ip(component: str, publish: str) -> str | None:
     return PUBLISH_IPS[publish]
 
 
-def docker_provider(name: str, host: pulumi.Input[str], parent: pulumi.Resource,
-                    ssh_opts: list[str] | None = None) -> docker.Provider:
+# A new node's host key is unknown; trust it on first use (and refuse a changed one later) instead of prompting.
+SSH_OPTS = ["-o", "StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=30"]
+
+
+def docker_provider(name: str, host: pulumi.Input[str], parent: pulumi.Resource) -> docker.Provider:
+    """A Docker provider for one host: the local socket, or `ssh://user@host` (a node's docker_host)."""
+    local = isinstance(host, str) and not host.startswith("ssh://")
+    ssh_opts = None if local else SSH_OPTS
     return docker.Provider(name, host=host, ssh_opts=ssh_opts, opts=pulumi.ResourceOptions(parent=parent))
 
 

@@ -15,10 +15,10 @@ from components.userdata import user_data, wait_ready_command
 from llmstack.errors import InputError
 from llmstack.planner import PlanRequest, plan
 
-# SSM public parameters: AWS Deep Learning Base OSS Nvidia Driver GPU AMI, and Canonical's Ubuntu 22.04 for CPU nodes
+# SSM public parameters: AWS Deep Learning Base OSS Nvidia Driver GPU AMI, and Canonical's Ubuntu 24.04 for CPU nodes
 # (docs.aws.amazon.com/dlami/latest/devguide/find-dlami-id.html; ubuntu.com/server/docs/cloud-images/amazon-ec2).
 GPU_AMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
-CPU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+CPU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 # Lets AWS Systems Manager reach the node without opening SSH to the world.
 SSM_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 DCGM_PORT = 9400  # dcgm-exporter's default listen port (NVIDIA/dcgm-exporter README)

@@ -111,7 +111,7 @@ def analyze(registrations: list[Registration], policy_config: Mapping[str, Any] 
         if provider is not None:
             request.provider.CopyFrom(proto.AnalyzerProviderResource(
                 type=provider.type, properties=provider.struct, urn=provider.urn, name=provider.name))
-        response = analyzer.Analyze(request, None)
+        response = analyzer.Analyze(request, None)  # type: ignore[no-untyped-call]
         violations += [_violation(d, r.type, r.name, r.urn) for d in response.diagnostics]
         item = proto.AnalyzerResource(type=r.type, properties=r.struct, urn=r.urn, name=r.name, parent=r.parent)
         if request.HasField("provider"):
@@ -122,7 +122,8 @@ def analyze(registrations: list[Registration], policy_config: Mapping[str, Any] 
                 level = levels.get(policy, proto.MANDATORY)
                 if level != proto.DISABLED:
                     violations.append(Violation(policy, _LEVEL_NAMES[level], r.type, r.name, r.urn, message))
-    response = analyzer.AnalyzeStack(proto.AnalyzeStackRequest(resources=stack_items), None)
+    response = analyzer.AnalyzeStack(  # type: ignore[no-untyped-call]
+        proto.AnalyzeStackRequest(resources=stack_items), None)
     names = {r.urn: r for r in resources}
     for d in response.diagnostics:
         target = names.get(d.urn)

@@ -21,6 +21,7 @@ from llmstack.errors import InputError
 
 PROJECT = "llm-inference-stack"
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
+_SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,200}$")
 _PINNED = re.compile(r"^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
 
 
@@ -62,6 +63,14 @@ class Backend(_Strict):
     allow_gguf_on_vllm: bool = Field(default=False, description="explicit override; needs a custom image")
 
     _name = field_validator("name")(_dns_label)
+
+    @field_validator("source")
+    @classmethod
+    def _source_safe(cls, value: str | None) -> str | None:
+        # It reaches a shell in the Ollama entrypoint and health check: repo ids, tags and paths only.
+        if value is not None and not _SOURCE.match(value):
+            raise ValueError("use a repo id, repo:QUANT, an Ollama tag or a path (letters, digits and ._:/@+-)")
+        return value
 
     @field_validator("image")
     @classmethod

@@ -73,7 +73,8 @@ _LEVELS = {
 
 def _level(value: Any, where: str) -> Any:
     if not isinstance(value, str) or value.lower() not in _LEVELS:
-        raise ValueError(f"policy config {where}: {value!r} is not an enforcement level; use one of {', '.join(_LEVELS)}")
+        raise ValueError(f"policy config {where}: {value!r} is not an enforcement level; use one of "
+                         f"{', '.join(_LEVELS)}")
     return _LEVELS[value.lower()]
 
 
@@ -117,7 +118,7 @@ def make_analyzer(policy_config: Mapping[str, Any] | None = None,
     chosen = policies if policies is not None else ALL_POLICIES
     analyzer = _PolicyAnalyzerServicer(name=PACK_NAME, version=VERSION, policies=list(chosen),
                                        enforcement_level=PACK_LEVEL, description=DESCRIPTION)
-    analyzer.Configure(configure_request(policy_config, chosen), None)
+    analyzer.Configure(configure_request(policy_config, chosen), None)  # type: ignore[no-untyped-call]
     return analyzer
 
 

@@ -92,7 +92,8 @@ def model_fits_gpu(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> Reso
             f"{fmt_gib(est.total_bytes)} per GPU (weights {fmt_gib(est.weights_bytes)} + KV "
             f"{fmt_gib(est.kv_cache_bytes)} + activations {fmt_gib(est.activation_bytes)} + CUDA context "
             f"{fmt_gib(est.cuda_context_bytes)} + other {fmt_gib(est.other_bytes)}), but {instance_type} "
-            f"({instance.gpus} x {instance.gpu}, TP={tp}) has {fmt_gib(est.usable_bytes)} usable per GPU: {est.reason}. "
+            f"({instance.gpus} x {instance.gpu}, TP={tp}) has {fmt_gib(est.usable_bytes)} usable per GPU: "
+            f"{est.reason}. "
             f"On this instance {longest}. Fix: shorten the context, lower concurrency or pick a smaller format; "
             f"{hint}."
         )

@@ -13,13 +13,13 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
 
 from llmstack.engines import engines
 from policies import props as p
+from policies.props import Report
 
 
 def ipv6_disabled(level: EnforcementLevel = EnforcementLevel.ADVISORY) -> ResourceValidationPolicy:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,10 @@ SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 REMOTE_COMMAND = "command:remote:Command"
+
+# How a validator reports: (message) for a resource policy, (message, urn) for a stack policy. pulumi_policy's own
+# ReportViolation alias requires the urn argument even where it is optional at runtime.
+Report = Callable[..., None]
 
 LABEL = "llmstack."  # container label prefix (llmstack/deployment.py)
 INFERENCE_ENGINES = ("ollama", "vllm", "sglang", "llamacpp", "tgi", "nim")

@@ -51,10 +51,16 @@ async def run_benchmark(
     payloads = [cfg.payload(p) for p in prompts]
     levels: list[LevelSummary] = []
     async with make_client(max(concurrencies), cfg.timeout) as client:
-        for i in range(warmup):  # not counted: opens a connection, wakes lazy paths in the server
-            result = await stream_request(client, cfg, payloads[i % len(payloads)])
-            if not result.ok:
-                raise LlmstackError(f"warm-up request to {cfg.url} failed: {result.error}")
+        width = max(concurrencies)
+        for _ in range(warmup):  # not counted: opens `width` pooled connections, wakes lazy server paths
+            batch = await asyncio.gather(
+                *(stream_request(client, cfg, payloads[i % len(payloads)]) for i in range(width))
+            )
+            failed = [r for r in batch if not r.ok]
+            if failed:
+                raise LlmstackError(
+                    f"warm-up request to {cfg.url} failed ({len(failed)} of {width}): {failed[0].error}"
+                )
         for c in concurrencies:
             total = num_requests
             if on_level_start is not None:

@@ -8,10 +8,12 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.table import Table
 from rich.tree import Tree
 
 from llmstack.deployment import plan_stack
 from llmstack.errors import InputError
+from llmstack.policy_check import Violation, analyze, load_policy_config, mandatory
 from llmstack.preview import ROOT, Registration, run_program
 from llmstack.spec import load_spec
 
@@ -76,13 +78,31 @@ def _artifacts(registrations: list[Registration], out: Path) -> list[Path]:
     return written
 
 
+def _violations_table(violations: list[Violation]) -> Table:
+    table = Table(title=f"{len(violations)} policy violation(s)", show_lines=True)
+    table.add_column("policy", style="bold")
+    table.add_column("level")
+    table.add_column("resource")
+    table.add_column("problem and fix", overflow="fold")
+    for v in violations:
+        level = f"[red]{v.level}[/]" if v.level == "mandatory" else f"[yellow]{v.level}[/]"
+        table.add_row(v.policy, level, f"{v.resource_name}\n[dim]{v.resource_type}[/]", v.message)
+    return table
+
+
 @click.command()
 @click.option("--stack", help="stack name: dev, staging or prod (stacks/Pulumi.<stack>.yaml)")
 @click.option("--stack-file", type=click.Path(path_type=Path), help="preview any stack file")
 @click.option("--out", type=click.Path(path_type=Path), help="folder for rendered artifacts [.llmstack/preview/<stack>]")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def preview(stack: str | None, stack_file: Path | None, out: Path | None, as_json: bool) -> None:
-    """Run the stack's Pulumi program offline under the mock engine and print what it would create."""
+@click.option("--policy-config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help='policy pack config JSON, as for `pulumi preview --policy-pack-config` '
+                   '({"all": "mandatory", "<policy>": {"enforcementLevel": "advisory", ...}})')
+def preview(stack: str | None, stack_file: Path | None, out: Path | None, as_json: bool,
+            policy_config: Path | None) -> None:
+    """Run the stack's Pulumi program offline under the mock engine, check it with the policy pack (policies/) and
+    print what it would create. Exits 1 when a mandatory policy is violated."""
+    config = load_policy_config(policy_config)
     path = _stack_file(stack, stack_file)
     spec = load_spec(path)
     plan_stack(spec)  # bad specs fail here with the field, value and fix, before any resource is built
@@ -90,15 +110,25 @@ def preview(stack: str | None, stack_file: Path | None, out: Path | None, as_jso
     folder = out or Path(".llmstack") / "preview" / result.stack
     artifacts = _artifacts(result.registrations, folder)
     resources = [r for r in result.registrations if r.custom and not r.type.startswith("pulumi:providers:")]
+    violations = analyze(result.registrations, config)
+    failed = bool(mandatory(violations))
     if as_json:
         document: dict[str, Any] = {
             "stack": result.stack,
             "resources": [{"type": r.type, "name": r.name, "inputs": r.inputs} for r in resources],
             "artifacts": [str(p) for p in artifacts],
             "exports": {k: v for k, v in result.exports.items() if k != "master_key"},
+            "violations": [v.to_json() for v in violations],
+            "policy_result": "fail" if failed else "pass",
         }
         click.echo(json.dumps(document, indent=2, default=str))
-        return
-    console = Console()
-    console.print(_tree(f"stack [bold]{result.stack}[/] ({path})", result.registrations))
-    console.print(f"{len(resources)} resources; artifacts in {folder}: {', '.join(p.name for p in artifacts)}")
+    else:
+        console = Console()
+        console.print(_tree(f"stack [bold]{result.stack}[/] ({path})", result.registrations))
+        console.print(f"{len(resources)} resources; artifacts in {folder}: {', '.join(p.name for p in artifacts)}")
+        if violations:
+            console.print(_violations_table(violations))
+        verdict = "[red]failed[/] (mandatory violations)" if failed else "[green]passed[/]"
+        console.print(f"policy pack llm-inference-stack: {verdict}")
+    if failed:
+        raise SystemExit(1)
