@@ -1,4 +1,5 @@
-"""Which checkpoint an engine loads for a model and format (`catalog/serving.yaml`)."""
+"""Which checkpoint an engine loads for a model and format: the catalog's own repo and Ollama tag (`models.yaml`)
+plus the published quantized variants (`serving.yaml`)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ from importlib import resources
 
 import yaml
 
+from llmstack.catalog import model_by_ref
 from llmstack.errors import InputError
+from llmstack.planner import format_family
 
-_FAMILY_KEY = {"bf16": "hf", "fp16": "hf", "int8": "hf", "fp8": "fp8", "awq": "awq", "gptq": "gptq"}
+_FIX = "set `source:` on the backend to the checkpoint to load"
 
 
 @cache
-def _sources() -> dict[str, dict[str, str]]:
+def _quantized() -> dict[str, dict[str, str]]:
     text = resources.files("llmstack.catalog").joinpath("serving.yaml").read_text()
-    models: dict[str, dict[str, str]] = yaml.safe_load(text)["models"]
-    return models
+    variants: dict[str, dict[str, str]] = yaml.safe_load(text)["models"]
+    return variants
 
 
 def _ollama_suffix(quant: str) -> str:
@@ -29,27 +32,26 @@ def _ollama_suffix(quant: str) -> str:
 
 def serving_source(model: str, engine: str, quant: str) -> str:
     """What `engine` is told to load: a HF repo id, `repo:QUANT` for llama.cpp, or an Ollama tag."""
-    from llmstack.planner import format_family  # the planner owns the format vocabulary
-
     family = format_family(quant)
-    known = _sources().get(model)
-    fix = "set `source:` on the backend to the checkpoint to load"
-    if known is None:
+    entry = model_by_ref(model)
+    if entry is None:
         if "/" in model and family != "gguf" and engine != "ollama":
             return model  # a Hub repo id is its own source
-        raise InputError("source", model, f"no published checkpoint is recorded for it with {engine}; {fix}")
+        raise InputError("source", model, f"no published checkpoint is recorded for it with {engine}; {_FIX}")
+    variants = _quantized().get(entry.name, {})
     if engine == "ollama":
-        if "ollama" not in known:
-            raise InputError("source", model, f"no Ollama library tag is recorded for it; {fix}")
-        if "embed" in known["ollama"] or "minilm" in known["ollama"]:
-            return known["ollama"]
-        return f"{known['ollama']}-{_ollama_suffix(quant)}"
+        if entry.kind == "embedding" and entry.ollama:
+            return entry.ollama
+        if "ollama_quant" not in variants:
+            raise InputError("source", model, f"no Ollama library tag is recorded for it; {_FIX}")
+        return f"{variants['ollama_quant']}-{_ollama_suffix(quant)}"
     if engine == "llamacpp":
-        if "gguf" not in known:
-            raise InputError("source", model, f"no GGUF repo is recorded for it; {fix}")
-        return f"{known['gguf']}:{quant}"
+        if "gguf" not in variants:
+            raise InputError("source", model, f"no GGUF repo is recorded for it; {_FIX}")
+        return f"{variants['gguf']}:{quant}"
+    if family in ("bf16", "fp16", "int8"):
+        return entry.hf_repo
     # Pre-quantized checkpoints only: the engines read the format from the checkpoint's quantization_config.
-    key = _FAMILY_KEY.get(family, "hf")
-    if key not in known:
-        raise InputError("quant", quant, f"no {family} checkpoint of {model} is recorded; {fix} or pick bf16")
-    return known[key]
+    if family not in variants:
+        raise InputError("quant", quant, f"no {family} checkpoint of {entry.name} is recorded; {_FIX} or pick bf16")
+    return variants[family]

@@ -39,6 +39,7 @@ class RequestResult:
     usage_tokens: int | None = None
     prompt_tokens: int | None = None
     error: str | None = None
+    prompt_index: int = -1
 
     @property
     def latency(self) -> float:
@@ -201,9 +202,10 @@ async def run_level(
                 return
             if deadline is not None and time.perf_counter() >= deadline:
                 return
-            payload = payloads[issued % len(payloads)]
+            index = issued % len(payloads)
             issued += 1
-            result = await stream_request(client, cfg, payload)
+            result = await stream_request(client, cfg, payloads[index])
+            result.prompt_index = index
             results.append(result)
             if on_done is not None:
                 on_done(result)

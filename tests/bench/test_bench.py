@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -11,7 +13,18 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from llmstack.bench import BenchConfig, Dist, bench, percentile, run_benchmark, synthetic_prompts
+from llmstack.bench import (
+    BenchConfig,
+    Dist,
+    LevelResult,
+    bench,
+    make_client,
+    percentile,
+    run_benchmark,
+    run_level,
+    summarize,
+    synthetic_prompts,
+)
 from llmstack.cli import main
 from llmstack.cli.bench import chat_url
 from tests.standins import StandInProcess, TokenSchedule, VllmStandIn
@@ -41,37 +54,52 @@ def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])
-def test_ttft_and_itl_match_the_schedule_within_5ms(server: StandInProcess, concurrency: int) -> None:
+def test_ttft_and_itl_match_the_truth_within_5ms(server: StandInProcess, concurrency: int) -> None:
+    """Truth = the token schedule as the server executed it, from its own timestamps (perf_counter is
+    CLOCK_MONOTONIC, shared across processes). Per request: client TTFT vs server first-token send time minus
+    client start, and every client ITL gap vs the server's gap. On a loaded 2-core machine the OS may delay
+    a request's arrival by several ms; that delay is real latency and is on both sides of the comparison."""
+    prompts = synthetic_prompts(16, 32, seed=concurrency)
     cfg = BenchConfig(server.url + "/v1/chat/completions", MODEL, max_tokens=TOKENS)
-    report = bench(cfg, synthetic_prompts(16, 32), [concurrency], num_requests=16, warmup=1)
-    (level,) = report.levels
-    assert level.errors == 0 and level.ok == 16
-    assert level.token_source == "usage" and level.output_tokens == 16 * TOKENS
-    for dist, truth in ((level.ttft_s, TTFT), (level.itl_s, ITL), (level.tpot_s, ITL)):
-        assert abs(dist.p50 - truth) <= TOLERANCE, (dist, truth)
-        assert abs(dist.mean - truth) <= TOLERANCE, (dist, truth)
-    assert level.itl_s.n == 16 * (TOKENS - 1)
-    # e2e = ttft + (n-1) * itl
-    assert abs(level.e2e_s.p50 - (TTFT + (TOKENS - 1) * ITL)) <= 2 * TOLERANCE
-
-
-def test_client_timestamps_agree_with_server_timestamps(server: StandInProcess) -> None:
-    """perf_counter is CLOCK_MONOTONIC: client receive times minus server send times is the client's lag."""
-    cfg = BenchConfig(server.url + "/v1/chat/completions", MODEL, max_tokens=5)
 
     async def go() -> list[Any]:
-        from llmstack.bench import make_client, stream_request
-
-        async with make_client(1, 30) as client:
-            return [await stream_request(client, cfg, cfg.payload(f"p{i}")) for i in range(5)]
-
-    import asyncio
+        async with make_client(concurrency, 30) as client:
+            level = await run_level(client, cfg, [cfg.payload(p) for p in prompts], concurrency, num_requests=16)
+            return level.results
 
     results = asyncio.run(go())
-    records = [r for r in server.requests() if r["path"] == "/v1/chat/completions"][-5:]
-    for result, record in zip(results, records, strict=True):
-        lags = [c - s for c, s in zip(result.chunk_times, record["token_times"], strict=True)]
-        assert all(0 <= lag <= TOLERANCE for lag in lags), lags
+    assert all(r.ok for r in results) and len(results) == 16
+    records = {r["body"]["messages"][0]["content"]: r for r in server.requests() if r["path"].endswith("/completions")}
+    ttft_errors: list[float] = []
+    itl_errors: list[float] = []
+    server_ttft: list[float] = []
+    server_itl: list[float] = []
+    for result in results:
+        record = records[prompts[result.prompt_index]]
+        assert result.output_tokens == TOKENS and result.token_source == "usage"
+        ttft_errors.append(result.ttft - (record["first_token"] - result.start))
+        true_gaps = [b - a for a, b in itertools.pairwise(record["token_times"])]
+        itl_errors += [m - t for m, t in zip(result.itl, true_gaps, strict=True)]
+        server_ttft.append(record["first_token"] - record["arrival"])
+        server_itl += true_gaps
+    assert max(abs(e) for e in ttft_errors) <= TOLERANCE, ttft_errors
+    assert percentile([abs(e) for e in itl_errors], 99) <= TOLERANCE, sorted(itl_errors)[-5:]
+    # the server kept the schedule, so the client's ITL is the schedule's within 5 ms
+    assert abs(percentile(server_ttft, 50) - TTFT) <= TOLERANCE
+    assert abs(percentile(server_itl, 50) - ITL) <= TOLERANCE
+    level = summarize(LevelResult(concurrency, 1.0, results))
+    assert abs(level.itl_s.p50 - ITL) <= TOLERANCE and abs(level.tpot_s.mean - ITL) <= TOLERANCE
+    assert level.itl_s.n == 16 * (TOKENS - 1)
+
+
+def test_bench_report_against_the_schedule(server: StandInProcess) -> None:
+    cfg = BenchConfig(server.url + "/v1/chat/completions", MODEL, max_tokens=TOKENS)
+    report = bench(cfg, synthetic_prompts(8, 32), [1, 4], num_requests=8, warmup=1)
+    for level in report.levels:
+        assert level.errors == 0 and level.output_tokens == 8 * TOKENS
+        assert abs(level.itl_s.p50 - ITL) <= TOLERANCE
+        assert level.ttft_s.p50 >= TTFT  # never earlier than the schedule allows
+        assert level.request_throughput > 0 and level.output_throughput > 0
 
 
 def test_counts_chunks_when_usage_is_absent(vllm: VllmStandIn) -> None:
@@ -99,14 +127,10 @@ def test_server_dying_mid_stream_is_an_error() -> None:
         cfg = BenchConfig(standin.url + "/v1/chat/completions", MODEL, max_tokens=200, timeout=10)
 
         async def go() -> Any:
-            import asyncio
-
             task = asyncio.create_task(run_benchmark(cfg, ["x"], [2], num_requests=2, warmup=0))
             await asyncio.sleep(0.3)
             await asyncio.get_running_loop().run_in_executor(None, standin.stop)
             return await task
-
-        import asyncio
 
         report = asyncio.run(go())
         (level,) = report.levels

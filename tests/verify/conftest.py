@@ -5,32 +5,13 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.standins import DockerStandIn, LiteLLMProxy, OllamaStandIn, TeiStandIn, TokenSchedule, VllmStandIn
-
-
-@dataclass
-class Stack:
-    vllm: VllmStandIn
-    ollama: OllamaStandIn
-    tei: TeiStandIn
-    docker: DockerStandIn
-    docker_sock: str
-    proxy: LiteLLMProxy
-    outputs: dict[str, Any]
-    outputs_file: Path
-
-    def reset(self) -> None:
-        for s in (self.vllm, self.ollama, self.tei):
-            s.fail_status = None
-            s.health_status = 200
-            if not s.running:
-                s.start()
+from tests.verify.stack import Stack
 
 
 def gateway_config(vllm: VllmStandIn, ollama: OllamaStandIn, tei: TeiStandIn) -> dict[str, Any]:

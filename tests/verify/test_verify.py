@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from llmstack.cli import main
 from llmstack.outputs import StackOutputs
 from llmstack.verify import VerifyReport, verify
-from tests.verify.conftest import Stack
+from tests.verify.stack import Stack
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
