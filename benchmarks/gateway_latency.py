@@ -105,7 +105,9 @@ class ChildStandIn:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
-        proc.communicate(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
     def requests(self) -> list[dict[str, Any]]:
         data: list[dict[str, Any]] = httpx.get(self.url + "/_standin/requests", timeout=30).json()

@@ -17,14 +17,14 @@ from llmstack.models import serving_source
 from llmstack.planner import (
     Plan,
     PlanRequest,
+    cold_start_seconds,
     format_family,
     load_model,
     normalize_quant,
     plan,
-    cold_start_seconds,
     weight_bytes,
 )
-from llmstack.spec import AwsTarget, Backend, Embeddings, StackSpec
+from llmstack.spec import AwsTarget, Backend, Embeddings, LocalTarget, StackSpec
 
 LABEL = "llmstack"  # container label prefix: llmstack.engine, llmstack.model, ...
 GPU_ENGINES = ("vllm", "sglang", "tgi", "nim")
@@ -213,6 +213,8 @@ def embedding_service(e: Embeddings, *, environment: str, node: Node) -> Service
 def plan_stack(spec: StackSpec) -> StackPlan:
     """Size every backend, place every container, and check what can be known before deploying."""
     target = spec.target
+    if isinstance(target, LocalTarget) and target.gpus == "auto":
+        raise InputError("target.gpus", "auto", "resolve it first with llmstack.spec.resolve_local_gpus")
     gpu = isinstance(target, AwsTarget) or target.gpus == "all"
     root = target.root_volume_gb if isinstance(target, AwsTarget) else None
     backends = [

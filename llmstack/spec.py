@@ -124,11 +124,12 @@ class Gateway(_Strict):
 
 
 class LocalTarget(_Strict):
-    """The local Docker engine: dev on a laptop. `gpus: none` runs engines on the CPU."""
+    """The local Docker engine: dev on a laptop. `gpus: none` runs engines on the CPU; `auto` gives them the GPUs
+    when the machine running Pulumi has an NVIDIA driver (`nvidia-smi` on PATH) and uses the CPU otherwise."""
 
     kind: Literal["local"]
     docker_host: str = "unix:///var/run/docker.sock"
-    gpus: Literal["none", "all"] = "none"
+    gpus: Literal["auto", "none", "all"] = "auto"
 
 
 class Ssh(_Strict):
@@ -224,6 +225,15 @@ class StackSpec(_Strict):
     @property
     def is_local(self) -> bool:
         return isinstance(self.target, LocalTarget)
+
+
+def resolve_local_gpus(spec: StackSpec, *, has_gpu: bool) -> StackSpec:
+    """Turn a local target's `gpus: auto` into `all` or `none` (the face detects the GPU; the plan stays pure)."""
+    target = spec.target
+    if not isinstance(target, LocalTarget) or target.gpus != "auto":
+        return spec
+    resolved = target.model_copy(update={"gpus": "all" if has_gpu else "none"})
+    return spec.model_copy(update={"target": resolved})
 
 
 def _format_error(err: ValidationError, source: str) -> InputError:

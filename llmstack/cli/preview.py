@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from llmstack.deployment import plan_stack
 from llmstack.errors import InputError
 from llmstack.policy_check import Violation, analyze, load_policy_config, mandatory
 from llmstack.preview import ROOT, Registration, run_program
-from llmstack.spec import load_spec
+from llmstack.spec import load_spec, resolve_local_gpus
 
 # The properties worth showing per resource type (the rest is in --json).
 _SHOWN = {
@@ -105,7 +106,7 @@ def preview(stack: str | None, stack_file: Path | None, out: Path | None, as_jso
     config = load_policy_config(policy_config)
     path = _stack_file(stack, stack_file)
     spec = load_spec(path)
-    plan_stack(spec)  # bad specs fail here with the field, value and fix, before any resource is built
+    plan_stack(resolve_local_gpus(spec, has_gpu=shutil.which("nvidia-smi") is not None))  # bad specs fail here with the field, value and fix, before any resource is built
     result = run_program(path)
     folder = out or Path(".llmstack") / "preview" / result.stack
     artifacts = _artifacts(result.registrations, folder)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from policy_helpers import CONTAINER, analyze, by_name, inputs, not_applicable, only, set_label
 
 from llmstack.engines import INFERENCE_ENGINES
 from llmstack.preview import PreviewResult
 from policies.serving import engines_with_context_flags
-from tests.policies.conftest import CONTAINER, analyze, by_name, inputs, not_applicable, only, set_label
 
 
 def _vllm(shipped: dict[str, PreviewResult]) -> dict[str, Any]:
