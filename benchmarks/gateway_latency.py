@@ -120,8 +120,8 @@ def kind_for(dep: dict[str, Any]) -> str:
     return "ollama" if dep["litellm_params"]["model"].startswith("ollama_chat/") else "vllm"
 
 
-def proxy_config(variant: str, standins: dict[str, ChildStandIn]) -> dict[str, Any]:
-    config = to_loopback(rendered_config(STACK), {name: s.url for name, s in standins.items()})
+def proxy_config(rendered: dict[str, Any], variant: str, standins: dict[str, ChildStandIn]) -> dict[str, Any]:
+    config = to_loopback(rendered, {name: s.url for name, s in standins.items()})
     if variant == "before":
         for section, values in BEFORE.items():
             config[section].update(values)
@@ -278,7 +278,7 @@ def run_variant(variant: str, n: int, warmup: int, clients: int) -> dict[str, An
     try:
         for s in standins.values():
             s.start()
-        cfg = proxy_config(variant, standins)
+        cfg = proxy_config(config, variant, standins)
         gateway = {**cfg["router_settings"], **cfg["general_settings"]}
         with LiteLLMProxy(cfg) as proxy:
             result: dict[str, Any] = {

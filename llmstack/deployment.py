@@ -109,13 +109,16 @@ def _sizing(b: Backend, where: str) -> Plan:
         model=b.model, quant=b.quant, context=b.context, concurrency=b.concurrency, engine=b.engine,
         kv_dtype=b.kv_dtype, tensor_parallel=b.tensor_parallel, instance_type=b.instance_type,
     )
-    result = plan(request)
+    try:
+        result = plan(request)
+    except InputError as err:
+        raise InputError(f"{where}.{err.field}", err.value, err.fix) from None
     if not result.fits:
-        hint = "; ".join(result.suggestions) or "pick a smaller format or a shorter context"
-        pinned = f" on {b.instance_type}" if b.instance_type else " on any catalog instance"
+        hint = " ".join(result.suggestions) or "Pick a smaller format or a shorter context."
+        pinned = f"on {b.instance_type}" if b.instance_type else "on any catalog instance"
         raise InputError(
-            f"{where}", f"{b.model} {result.quant} ctx={b.context} x{b.concurrency}",
-            f"does not fit{pinned}: {result.memory.reason}. Try: {hint}",
+            where, f"{b.model} {result.quant} context={b.context} x{b.concurrency}",
+            f"{result.memory.reason.rstrip('.')}. Try: {hint}", problem=f"does not fit {pinned}",
         )
     return result
 

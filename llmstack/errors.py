@@ -10,11 +10,11 @@ class LlmstackError(Exception):
 class InputError(LlmstackError, ValueError):
     """A value the user gave is wrong. Names the field path, the bad value and the fix."""
 
-    def __init__(self, field: str, value: object, fix: str) -> None:
+    def __init__(self, field: str, value: object, fix: str, *, problem: str = "is not valid") -> None:
         self.field = field
         self.value = value
         self.fix = fix
-        super().__init__(f"{field}: {value!r} is not valid. {fix}")
+        super().__init__(f"{field}: {value!r} {problem}. {fix}")
 
 
 class NotFoundError(InputError):
