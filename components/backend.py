@@ -65,6 +65,8 @@ class InferenceBackendArgs(TypedDict):
     """Image override; must be pinned by tag or digest."""
     extra_args: NotRequired[list[str]]
     """Extra engine arguments."""
+    allow_gguf_on_vllm: NotRequired[bool]
+    """Explicit override to serve GGUF on vLLM: needs a custom image with vllm-gguf-plugin and --tokenizer."""
     ngc_api_key: NotRequired[pulumi.Input[str]]
     """NGC key for NIM (a secret)."""
 
@@ -78,6 +80,10 @@ class EmbeddingServiceArgs(TypedDict):
     """Publish the port on `loopback` (local Docker), `host` (an EC2 node behind its security group) or `none`."""
     host_port: NotRequired[int]
     """Host port to publish on (default: the engine's port)."""
+    node: NotRequired[str]
+    """Name of the node it runs on (label, for policies)."""
+    instance_type: NotRequired[str]
+    """EC2 type of that node (label)."""
     environment: NotRequired[str]
     """Environment name, for labels."""
     hf_token: NotRequired[pulumi.Input[str]]
@@ -141,7 +147,8 @@ class InferenceBackend(_ServiceComponent):
     def __init__(self, name: str, args: InferenceBackendArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:index:InferenceBackend", name, {}, opts)
         keys = ("engine", "model", "context", "quant", "concurrency", "kv_dtype", "tensor_parallel",
-                "gpu_memory_utilization", "instance_type", "served_model_name", "source", "image", "extra_args")
+                "gpu_memory_utilization", "instance_type", "served_model_name", "source", "image", "extra_args",
+                "allow_gguf_on_vllm")
         backend = _spec(Backend, name, {"name": name, **{k: args.get(k) for k in keys}})
         assert isinstance(backend, Backend)
         if backend.engine == "tgi":
@@ -176,7 +183,7 @@ class EmbeddingService(_ServiceComponent):
         super().__init__("llmstack:index:EmbeddingService", name, {}, opts)
         spec = _spec(Embeddings, name, {k: args.get(k) for k in ("engine", "model", "image")})
         assert isinstance(spec, Embeddings)
-        service = embedding_service(spec, environment=args.get("environment", "default"),
-                                    node=Node(name, "host", None))
+        node = Node(args.get("node", name), "host", args.get("instance_type"))
+        service = embedding_service(spec, environment=args.get("environment", "default"), node=node)
         secrets = {"hfToken": args["hf_token"]} if "hf_token" in args else {}
         self._run(name, service, args, secrets)

@@ -10,7 +10,16 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_docker as docker
 
-from components.container import docker_provider, engine_container, publish_ip
+from components.container import (
+    HEALTH_INTERVAL,
+    HEALTH_RETRIES,
+    HEALTH_TIMEOUT,
+    LOG_OPTS,
+    START_INTERVAL,
+    docker_provider,
+    engine_container,
+    publish_ip,
+)
 from llmstack.launch import Launch
 from llmstack.monitoring import alert_rules_text
 from llmstack.monitoring.exporters import dcgm_exporter
@@ -28,6 +37,8 @@ PROMETHEUS_IMAGE = "prom/prometheus:v2.53.2"
 PROMETHEUS_PORT = 9090
 CONFIG_PATH = "/etc/prometheus/prometheus.yml"
 # The prom/prometheus image is busybox-based: wget, no curl (prometheus/prometheus Dockerfile).
+# The dcgm-exporter image (Ubuntu based) is not known to ship curl; bash's /dev/tcp proves the exporter listens.
+DCGM_HEALTH = ("CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9400")
 PROMETHEUS_HEALTH = ("CMD", "wget", "-q", "--spider", f"http://localhost:{PROMETHEUS_PORT}/-/ready")
 
 
@@ -72,6 +83,10 @@ class ObservabilityArgs(TypedDict):
     """GPU nodes that get a DCGM exporter."""
     publish: NotRequired[str]
     """Publish Prometheus's port: loopback (local) or none (reach it through an SSH tunnel)."""
+    environment: NotRequired[str]
+    """Environment name, for labels."""
+    node: NotRequired[str]
+    """Name of the node Prometheus runs on (label)."""
 
 
 class Observability(pulumi.ComponentResource):
@@ -83,6 +98,7 @@ class Observability(pulumi.ComponentResource):
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:index:Observability", name, {}, opts)
         gpu_hosts = args.get("gpu_hosts", [])
+        environment = args.get("environment", "default")
         exporter = dcgm_exporter()
         for gpu in gpu_hosts:
             provider = docker_provider(f"{name}-{gpu['node']}-docker", gpu["docker_host"], self)
@@ -93,9 +109,14 @@ class Observability(pulumi.ComponentResource):
                 f"{name}-{gpu['node']}-dcgm", name="dcgm-exporter", image=image.image_id, gpus="all",
                 capabilities=docker.ContainerCapabilitiesArgs(adds=["SYS_ADMIN"]),
                 ports=[docker.ContainerPortArgs(internal=exporter.port, external=exporter.port)],
-                restart="unless-stopped", log_driver="json-file", log_opts={"max-size": "50m", "max-file": "5"},
-                labels=[docker.ContainerLabelArgs(label="llmstack.role", value="monitoring"),
-                        docker.ContainerLabelArgs(label="llmstack.image", value=exporter.image_ref())],
+                restart="unless-stopped", log_driver="json-file", log_opts=LOG_OPTS,
+                healthcheck=docker.ContainerHealthcheckArgs(
+                    tests=list(DCGM_HEALTH), interval=HEALTH_INTERVAL, timeout=HEALTH_TIMEOUT,
+                    retries=HEALTH_RETRIES, start_period="60s", start_interval=START_INTERVAL),
+                labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted({
+                    "llmstack.role": "monitoring", "llmstack.engine": "dcgm-exporter",
+                    "llmstack.image": exporter.image_ref(), "llmstack.node": gpu["node"],
+                    "llmstack.environment": environment}.items())],
                 opts=on_host)
         targets = args["engine_targets"]
         addresses = [pulumi.Output.from_input(t["address"]) for t in targets]
@@ -115,7 +136,8 @@ class Observability(pulumi.ComponentResource):
             command=(f"--config.file={CONFIG_PATH}", "--storage.tsdb.retention.time=15d"),
             env={}, secret_env={}, port=PROMETHEUS_PORT, health=PROMETHEUS_HEALTH, start_period_s=60,
             cache_dir="/prometheus", shm_size_mb=None, gpus=False,
-            labels={"llmstack.role": "monitoring", "llmstack.engine": "prometheus"},
+            labels={"llmstack.role": "monitoring", "llmstack.engine": "prometheus",
+                    "llmstack.environment": environment, "llmstack.node": args.get("node", name)},
         )
         provider = docker_provider(f"{name}-docker", args["docker_host"], self)
         engine_container(

@@ -53,7 +53,12 @@ def provider() -> ComponentProvider:
 def schema() -> dict[str, Any]:
     """The package schema exactly as the plugin answers the engine's `GetSchema` call, as a dict."""
     servicer = ProviderServicer(provider(), [], "")
-    response = asyncio.run(servicer.GetSchema(provider_pb2.GetSchemaRequest(version=0), None))
+    # A private loop, not asyncio.run: that would unset the thread's current loop, which the SDK's mocks still use.
+    loop = asyncio.new_event_loop()
+    try:
+        response = loop.run_until_complete(servicer.GetSchema(provider_pb2.GetSchemaRequest(version=0), None))
+    finally:
+        loop.close()
     loaded: dict[str, Any] = json.loads(response.schema)
     return loaded
 

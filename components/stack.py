@@ -148,7 +148,7 @@ class InferenceStack(pulumi.ComponentResource):
             "extra_args": list(b.extra_args), **self._secrets,
         }
         optional = {"instance_type": s.node.instance_type, "gpu_memory_utilization": b.gpu_memory_utilization,
-                    "source": b.source, "image": b.image}
+                    "source": b.source, "image": b.image, "allow_gguf_on_vllm": b.allow_gguf_on_vllm or None}
         backend_args |= {k: v for k, v in optional.items() if v is not None}
         backend = InferenceBackend(s.name, cast(InferenceBackendArgs, backend_args), self._child())
         self._record(s, host, host.address.apply(lambda a: f"http://{a}:{port}"))
@@ -162,8 +162,10 @@ class InferenceStack(pulumi.ComponentResource):
         emb_args: EmbeddingServiceArgs = {
             "engine": spec.engine, "model": spec.model, "docker_host": host.docker_host,
             "network_name": host.network, "publish": host.publish, "host_port": port or e.launch.port,
-            "environment": self.plan.spec.environment,
+            "environment": self.plan.spec.environment, "node": e.node.name,
         }
+        if e.node.instance_type:
+            emb_args["instance_type"] = e.node.instance_type
         if spec.image:
             emb_args["image"] = spec.image
         if "hf_token" in self._secrets:
@@ -204,6 +206,7 @@ class InferenceStack(pulumi.ComponentResource):
                 ],
                 "gateway_address": f"{GATEWAY}:{port}", "gpu_hosts": self._gpu_hosts,
                 "publish": "loopback" if host.publish == "loopback" else "none",
+                "environment": spec.environment, "node": self.plan.gateway_node.name,
             }, self._child(depends_on=[gateway]))
         services = {name: {k: v for k, v in s.items() if k != "internal_url"} for name, s in self._services.items()}
         embeddings = services.pop(EMBEDDINGS, None)

@@ -168,7 +168,9 @@ class AwsTarget(_Strict):
     vpc: Vpc
     ssh: Ssh = Ssh()
     allowed_cidrs: tuple[str, ...] = Field(
-        default=(), description="client networks that may reach the gateway port; engine ports stay private"
+        default=(),
+        description="private client networks (VPN, peered VPCs) that may reach the gateway port and, for "
+        "`llmstack verify`, the engine ports; an engine port is otherwise open only to the gateway",
     )
     root_volume_gb: int | None = Field(default=None, ge=30, le=16384)
     cpu_instance_type: str = "m7i.xlarge"
@@ -176,7 +178,13 @@ class AwsTarget(_Strict):
     @field_validator("allowed_cidrs")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_cidrs(value)
+        for cidr in _check_cidrs(value):
+            # Engines have no authentication of their own (Ollama none; vLLM's --api-key leaves /health, /metrics
+            # open): their ports are for private networks only.
+            if not ipaddress.ip_network(cidr).is_private:
+                raise ValueError(f"{cidr} is a public network; engine ports are unauthenticated, so list private "
+                                 "networks (VPN, peered VPCs) and let public clients use the gateway through one")
+        return value
 
 
 def _check_cidrs(values: tuple[str, ...]) -> tuple[str, ...]:

@@ -121,9 +121,12 @@ def gateway_master_key_secret(level: EnforcementLevel = EnforcementLevel.MANDATO
         if text is None:
             report(f"gateway container '{args.name}' uploads no config at {path} (llmstack.config-path).")
             return
-        config = yaml.safe_load(text)
+        try:
+            config = yaml.safe_load(text)
+        except yaml.YAMLError:
+            config = None  # unreadable: gateway-config-valid reports it with the parser's message
         if not isinstance(config, Mapping):
-            return  # gateway-config-valid reports a config that is not a mapping
+            return
         general = config.get("general_settings") or {}
         ref = f"os.environ/{MASTER_KEY_ENV}"
         if not isinstance(general, Mapping) or general.get("master_key") != ref:
@@ -288,9 +291,11 @@ def litellm_version_safe(level: EnforcementLevel = EnforcementLevel.MANDATORY) -
                 report(f"'{args.name}' uses LiteLLM {ref}, a moving or unversioned tag, so a compromised build can "
                        "arrive on the next pull. Fix: pin a release tag (main-vX.Y.Z-stable) and its "
                        "@sha256 digest.")
+        seen: set[str] = set()
         for where, text in _texts(args):
             for pin in _PIP_PIN_RE.finditer(text):
-                if pin.group(1) in denied:
+                if pin.group(1) in denied and pin.group(0) not in seen:
+                    seen.add(pin.group(0))
                     report(f"'{args.name}' installs {pin.group(0)} in its {where}: a compromised LiteLLM release. "
                            "Fix: pin a safe version with hashes (pip install --require-hashes).")
 

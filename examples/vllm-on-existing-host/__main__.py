@@ -6,22 +6,24 @@ published on the host's loopback only: reach it with `ssh -L 8000:127.0.0.1:8000
 
 import pulumi
 
-from components import InferenceBackend, Network
+from components import InferenceBackend, InferenceBackendArgs, Network
 
 config = pulumi.Config()
 docker_host = config.get("dockerHost") or "ssh://ubuntu@gpu-host"
 hf_token = config.get_secret("hfToken")  # only for gated models: pulumi config set --secret hfToken hf_...
 
 network = Network("llm", {"docker_host": docker_host})
-backend = InferenceBackend("vllm", {
+args: InferenceBackendArgs = {
     "engine": "vllm",
     "model": config.get("model") or "llama-3.1-8b",
     "context": config.get_int("context") or 8192,
     "docker_host": docker_host,
     "network_name": network.network_name,
     "publish": "loopback",
-    **({"hf_token": hf_token} if hf_token is not None else {}),
-})
+}
+if hf_token is not None:
+    args["hf_token"] = hf_token
+backend = InferenceBackend("vllm", args)
 
 pulumi.export("container", backend.container_name)
 pulumi.export("served_model_name", backend.served_model_name)

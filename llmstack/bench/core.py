@@ -1,4 +1,4 @@
-"""The benchmark client: fixed-concurrency streaming chat completions over one shared `httpx.AsyncClient`.
+"""The benchmark client: fixed-concurrency streaming chat completions with `httpx` (see `ClientPool`).
 
 Definitions (all times `time.perf_counter()` on the client):
 
@@ -169,15 +169,34 @@ class LevelResult:
     results: list[RequestResult]
 
 
-def make_client(concurrency: int, timeout: float) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+def make_client(timeout: float, connections: int = 1) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     return httpx.AsyncClient(
         limits=limits, timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0), pool=None), trust_env=False
     )
 
 
+class ClientPool:
+    """One single-connection `httpx.AsyncClient` per concurrency slot, created once and reused by every level.
+
+    Why not one client with `max_connections=N`: httpcore's pool re-scans every pooled connection each time a
+    request is assigned or released (`AsyncConnectionPool._assign_requests_to_connections`), so its cost per
+    request grows with N; measured at 64 streams on 2 cores it tripled the client's CPU per token (430 vs
+    128 us) and made the client the bottleneck (docs/bench.md, benchmarks/results/bench_client_capacity.md).
+    """
+
+    def __init__(self, size: int, timeout: float) -> None:
+        self.clients = [make_client(timeout) for _ in range(size)]
+
+    async def __aenter__(self) -> list[httpx.AsyncClient]:
+        return self.clients
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.gather(*(c.aclose() for c in self.clients))
+
+
 async def run_level(
-    client: httpx.AsyncClient,
+    clients: Sequence[httpx.AsyncClient],
     cfg: BenchConfig,
     payloads: Sequence[bytes],
     concurrency: int,
@@ -186,16 +205,19 @@ async def run_level(
     duration: float | None = None,
     on_done: Callable[[RequestResult], None] | None = None,
 ) -> LevelResult:
-    """Closed loop: `concurrency` workers each send one request at a time, until `num_requests` were sent or
-    `duration` seconds passed (requests in flight then finish; each is bounded by the client timeout)."""
+    """Closed loop: `concurrency` workers (worker i on `clients[i]`) each send one request at a time, until
+    `num_requests` were sent or `duration` seconds passed (requests in flight then finish; each is bounded by
+    the client timeout)."""
     if (num_requests is None) == (duration is None):
         raise ValueError("give exactly one of num_requests and duration")
+    if len(clients) < concurrency:
+        raise ValueError(f"{concurrency} workers need {concurrency} clients, got {len(clients)}")
     results: list[RequestResult] = []
     issued = 0
     began = time.perf_counter()
     deadline = began + duration if duration is not None else None
 
-    async def worker() -> None:
+    async def worker(client: httpx.AsyncClient) -> None:
         nonlocal issued
         while True:
             if num_requests is not None and issued >= num_requests:
@@ -210,5 +232,5 @@ async def run_level(
             if on_done is not None:
                 on_done(result)
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(client) for client in clients[:concurrency]))
     return LevelResult(concurrency, time.perf_counter() - began, results)

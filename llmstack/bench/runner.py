@@ -1,4 +1,4 @@
-"""Run a benchmark: warm-up, then each concurrency level in turn, over one shared `httpx.AsyncClient`."""
+"""Run a benchmark: warm-up, then each concurrency level in turn, over one `ClientPool` reused by all levels."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmstack.bench.core import BenchConfig, RequestResult, make_client, run_level, stream_request
+from llmstack.bench.core import BenchConfig, ClientPool, RequestResult, run_level, stream_request
 from llmstack.bench.stats import LevelSummary, summarize
 from llmstack.errors import LlmstackError
 
@@ -50,11 +50,11 @@ async def run_benchmark(
 ) -> BenchReport:
     payloads = [cfg.payload(p) for p in prompts]
     levels: list[LevelSummary] = []
-    async with make_client(max(concurrencies), cfg.timeout) as client:
-        width = max(concurrencies)
-        for _ in range(warmup):  # not counted: opens `width` pooled connections, wakes lazy server paths
+    width = max(concurrencies)
+    async with ClientPool(width, cfg.timeout) as clients:
+        for _ in range(warmup):  # not counted: opens one connection per slot, wakes lazy server paths
             batch = await asyncio.gather(
-                *(stream_request(client, cfg, payloads[i % len(payloads)]) for i in range(width))
+                *(stream_request(client, cfg, payloads[i % len(payloads)]) for i, client in enumerate(clients))
             )
             failed = [r for r in batch if not r.ok]
             if failed:
@@ -71,7 +71,7 @@ async def run_benchmark(
                     progress(c, total, result)
 
             level = await run_level(
-                client, cfg, payloads, c, num_requests=num_requests, duration=duration, on_done=hook
+                clients, cfg, payloads, c, num_requests=num_requests, duration=duration, on_done=hook
             )
             levels.append(summarize(level))
     return BenchReport(cfg.url, cfg.model, cfg.max_tokens, warmup, levels)

@@ -94,7 +94,8 @@ def _violations_table(violations: list[Violation]) -> Table:
 @click.command()
 @click.option("--stack", help="stack name: dev, staging or prod (stacks/Pulumi.<stack>.yaml)")
 @click.option("--stack-file", type=click.Path(path_type=Path), help="preview any stack file")
-@click.option("--out", type=click.Path(path_type=Path), help="folder for rendered artifacts [.llmstack/preview/<stack>]")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="folder for rendered artifacts [.llmstack/preview/<stack>]")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("--policy-config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help='policy pack config JSON, as for `pulumi preview --policy-pack-config` '
@@ -106,7 +107,8 @@ def preview(stack: str | None, stack_file: Path | None, out: Path | None, as_jso
     config = load_policy_config(policy_config)
     path = _stack_file(stack, stack_file)
     spec = load_spec(path)
-    plan_stack(resolve_local_gpus(spec, has_gpu=shutil.which("nvidia-smi") is not None))  # bad specs fail here with the field, value and fix, before any resource is built
+    # bad specs fail here with the field, value and fix, before any resource is built
+    plan_stack(resolve_local_gpus(spec, has_gpu=shutil.which("nvidia-smi") is not None))
     result = run_program(path)
     folder = out or Path(".llmstack") / "preview" / result.stack
     artifacts = _artifacts(result.registrations, folder)

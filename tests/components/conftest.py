@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,12 @@ import pytest
 
 from llmstack import preview
 from llmstack.deployment import StackPlan, plan_stack
-from llmstack.preview import PreviewResult, run_program
-from llmstack.spec import load_spec
+from llmstack.preview import PreviewResult
+from llmstack.spec import load_spec, resolve_local_gpus
+from tests.components.helpers import run_program
 
-STACKS_DIR = Path(__file__).resolve().parents[2] / "stacks"
+ROOT = Path(__file__).resolve().parents[2]
+STACKS_DIR = ROOT / "stacks"
 STACKS = ("dev", "staging", "prod")
 
 
@@ -46,13 +49,24 @@ class ShippedStack:
     result: PreviewResult
 
 
+def _no_gpu_here(cmd: str, *args: Any, **kwargs: Any) -> str | None:
+    return None if cmd == "nvidia-smi" else _which(cmd, *args, **kwargs)
+
+
+_which = shutil.which
+
+
 @pytest.fixture(scope="session")
 def shipped() -> dict[str, ShippedStack]:
-    """`run_program` for every shipped stack (seconds each, so once per session) with its plan."""
+    """`run_program` for every shipped stack (seconds each, so once per session) with its plan. The program
+    detects a local GPU (`gpus: auto`); the tests pin that to "no GPU" so they don't depend on the machine."""
     stacks = {}
-    for name in STACKS:
-        path = STACKS_DIR / f"Pulumi.{name}.yaml"
-        stacks[name] = ShippedStack(name, path, plan_stack(load_spec(path)), run_program(path))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(shutil, "which", _no_gpu_here)
+        for name in STACKS:
+            path = STACKS_DIR / f"Pulumi.{name}.yaml"
+            spec = resolve_local_gpus(load_spec(path), has_gpu=False)
+            stacks[name] = ShippedStack(name, path, plan_stack(spec), run_program(path))
     return stacks
 
 

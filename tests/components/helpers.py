@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+from pulumi.runtime import settings
 from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
 
+from llmstack import preview
 from llmstack.preview import PreviewResult, Registration
 
 CONTAINER = "docker:index/container:Container"
@@ -19,6 +22,19 @@ EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 COMMAND = "command:remote:Command"
 SSM_INVOKE = "aws:ssm/getParameter:getParameter"
 LOCAL_DOCKER = "unix:///var/run/docker.sock"
+
+
+def record(program: Callable[[], object], **kwargs: Any) -> PreviewResult:
+    """`llmstack.preview.record` on a fresh root stack. `record` alone reuses the root Stack of the previous run in
+    this process (pulumi's `set_mocks` only makes a Stack when none is set): see test_invariants'
+    test_each_run_registers_its_own_stack."""
+    settings.set_root_resource(None)  # type: ignore[arg-type]
+    return preview.record(program, **kwargs)
+
+
+def run_program(stack_file: Path) -> PreviewResult:
+    settings.set_root_resource(None)  # type: ignore[arg-type]
+    return preview.run_program(stack_file)
 
 
 def is_secret(value: Any) -> bool:

@@ -11,8 +11,19 @@ import yaml
 from components import LiteLLMGateway, Network
 from llmstack.errors import InputError
 from llmstack.gateway import DROPPED_KEYS, MASTER_KEY_ENV, unknown_keys
-from llmstack.preview import PreviewResult, record
-from tests.components.helpers import CONTAINER, IMAGE, LOCAL_DOCKER, NETWORK, is_secret, labels, leaks, one, unwrap
+from llmstack.preview import PreviewResult
+from tests.components.helpers import (
+    CONTAINER,
+    IMAGE,
+    LOCAL_DOCKER,
+    NETWORK,
+    is_secret,
+    labels,
+    leaks,
+    one,
+    record,
+    unwrap,
+)
 
 HOST = {"docker_host": LOCAL_DOCKER, "network_name": "llmstack"}
 MASTER_KEY = "sk-test-MASTER-0123456789abcdef"

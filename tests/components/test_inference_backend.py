@@ -12,8 +12,19 @@ from llmstack.engines import engine
 from llmstack.errors import InputError
 from llmstack.models import serving_source
 from llmstack.planner import PlanRequest, plan, startup_seconds
-from llmstack.preview import PreviewResult, record
-from tests.components.helpers import CONTAINER, IMAGE, LOCAL_DOCKER, is_secret, labels, leaks, one, plain_strings, unwrap
+from llmstack.preview import PreviewResult
+from tests.components.helpers import (
+    CONTAINER,
+    IMAGE,
+    LOCAL_DOCKER,
+    is_secret,
+    labels,
+    leaks,
+    one,
+    plain_strings,
+    record,
+    unwrap,
+)
 
 HOST = {"docker_host": LOCAL_DOCKER, "network_name": "llmstack"}
 

@@ -7,10 +7,11 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 from components import InferenceStack
 from llmstack.deployment import plan_stack
-from llmstack.preview import PreviewResult, Registration, record
+from llmstack.preview import PreviewResult, Registration
 from llmstack.spec import parse_spec
 from tests.components.conftest import ShippedStack
 from tests.components.helpers import (
@@ -23,6 +24,7 @@ from tests.components.helpers import (
     docker_host,
     labels,
     one,
+    record,
 )
 
 STACK_TYPE = "llmstack:index:InferenceStack"
@@ -190,7 +192,10 @@ def test_replicas_get_a_node_each_and_share_a_route() -> None:
     assert nodes == ["gpu-chat-0", "gpu-chat-1"] == sorted(s.node.name for s in plan.backends)
     engines = role_containers(result, "inference")
     assert len(engines) == 2 and len({docker_host(result, c) for c in engines}) == 2
-    assert {labels(c)["llmstack.route"] for c in engines} == {"chat"}
+    # Both replicas behind one gateway model name (labels: test_invariants).
+    config = next(u["content"] for u in one(result, CONTAINER, "gateway-container").inputs["uploads"])
+    chat = [m for m in yaml.safe_load(config)["model_list"] if m["model_name"] == "chat"]
+    assert len(chat) == 2
 
 
 def test_local_target_with_gpus() -> None:

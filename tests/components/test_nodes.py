@@ -10,12 +10,12 @@ import pytest
 
 from components import CpuNode, GpuNode
 from components.nodes import CPU_AMI_PARAMETER, GPU_AMI_PARAMETER, SSM_POLICY_ARN
+from llmstack import preview
 from llmstack.errors import InputError
 from llmstack.planner import PlanRequest, plan
-from llmstack import preview
-from llmstack.preview import PreviewResult, record
+from llmstack.preview import PreviewResult
 from tests.components.conftest import Invoke
-from tests.components.helpers import COMMAND, EGRESS, INGRESS, INSTANCE, SSM_INVOKE, one, unwrap
+from tests.components.helpers import COMMAND, EGRESS, INGRESS, INSTANCE, SSM_INVOKE, one, record, unwrap
 
 FAKE_AMI = "ami-0123456789abcdef0"  # what llmstack.preview's mock answers for the SSM parameter
 PEER_SG, MONITORING_SG = "sg-gateway", "sg-prometheus"

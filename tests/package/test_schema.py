@@ -15,6 +15,7 @@ import pytest
 import components.schema as schema_cli
 import llmstack
 from components.package import COMPONENTS, PACKAGE_NAME, package_version, schema
+from policies import ALL_POLICIES
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKENS = {f"llmstack:index:{name}" for name in (
@@ -160,10 +161,12 @@ def test_committed_schema_is_current(generated: dict[str, Any]) -> None:
 def test_changelog_has_an_entry_for_the_version() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     assert f"## [{llmstack.__version__}]" in changelog
+    assert all(f"`{component.__name__}`" in changelog for component in COMPONENTS)
+    assert [p.name for p in ALL_POLICIES if f"`{p.name}`" not in changelog] == []
 
 
 def _changed(generated: dict[str, Any]) -> dict[str, Any]:
-    edited = json.loads(json.dumps(generated))
+    edited: dict[str, Any] = json.loads(json.dumps(generated))
     del edited["resources"]["llmstack:index:InferenceBackend"]["inputProperties"]["extraArgs"]
     return edited
 
@@ -174,8 +177,9 @@ def test_a_schema_change_without_a_version_bump_fails(generated: dict[str, Any])
     assert found.startswith("schema changed: bump the version in pyproject.toml, add a CHANGELOG entry, and "
                             "regenerate with `python -m components.schema`")
     bumped = dict(generated, version="0.2.0")
-    assert "regenerate components/schema.json" in (schema_cli.problem(generated, bumped) or "")
-    assert "regenerate" in (schema_cli.problem(_changed(generated), bumped) or "")
+    assert (schema_cli.problem(generated, bumped) or "").startswith("package version is now 0.2.0")
+    assert (schema_cli.problem(_changed(generated), bumped) or "").startswith(
+        "schema changed with the version bump 0.1.0 -> 0.2.0: regenerate")
     assert "is missing" in (schema_cli.problem(None, generated) or "")
 
 
@@ -195,3 +199,15 @@ def test_generator_refuses_to_overwrite_without_a_bump(generated: dict[str, Any]
     assert schema_cli.main([]) == 0
     assert json.loads(target.read_text(encoding="utf-8")) == dict(generated, version="0.2.0")
     assert schema_cli.main(["--check"]) == 0
+
+
+def test_an_untagged_version_may_be_regenerated_in_place(generated: dict[str, Any], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "schema.json"
+    target.write_text(schema_cli.render(_changed(generated)), encoding="utf-8")
+    monkeypatch.setattr(schema_cli, "SCHEMA_PATH", target)
+    monkeypatch.setattr(schema_cli, "is_tagged", lambda version: True)
+    assert schema_cli.main(["--unreleased"]) == 1  # a released schema never changes
+    monkeypatch.setattr(schema_cli, "is_tagged", lambda version: False)
+    assert schema_cli.main(["--unreleased"]) == 0
+    assert json.loads(target.read_text(encoding="utf-8")) == generated

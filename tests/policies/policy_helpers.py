@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,19 +43,21 @@ def analyze(rtype: str, props: Mapping[str, Any] | struct_pb2.Struct, name: str 
     properties = props if isinstance(props, struct_pb2.Struct) else struct(props)
     request = proto.AnalyzeRequest(type=rtype, properties=properties, urn=f"urn:pulumi:test::p::{rtype}::{name}",
                                    name=name)
-    return _diags(make_analyzer(config).Analyze(request, None))
+    return _diags(make_analyzer(config).Analyze(request, None))  # type: ignore[no-untyped-call]
 
 
 def not_applicable(rtype: str, props: Mapping[str, Any], name: str = "r") -> dict[str, str]:
     request = proto.AnalyzeRequest(type=rtype, properties=struct(props), urn=f"urn:x::{name}", name=name)
-    return {n.policy_name: n.reason for n in make_analyzer().Analyze(request, None).not_applicable}
+    return {n.policy_name: n.reason for n in make_analyzer().Analyze(  # type: ignore[no-untyped-call]
+        request, None).not_applicable}
 
 
-def analyze_stack(resources: list[tuple[str, str, Mapping[str, Any]]],
+def analyze_stack(resources: Sequence[tuple[str, str, Mapping[str, Any]]],
                   config: Mapping[str, Any] | None = None) -> list[Diag]:
     items = [proto.AnalyzerResource(type=t, name=n, urn=f"urn:pulumi:test::p::{t}::{n}", properties=struct(p))
              for t, n, p in resources]
-    return _diags(make_analyzer(config).AnalyzeStack(proto.AnalyzeStackRequest(resources=items), None))
+    return _diags(make_analyzer(config).AnalyzeStack(  # type: ignore[no-untyped-call]
+        proto.AnalyzeStackRequest(resources=items), None))
 
 
 def policies_of(diags: list[Diag]) -> set[str]:

@@ -136,7 +136,7 @@ def test_minimum_start_period_is_configurable(shipped: dict[str, PreviewResult])
 def test_monitoring_exporter_without_check_is_exempt_by_config(shipped: dict[str, PreviewResult]) -> None:
     dcgm = inputs(by_name(shipped["prod"], "monitoring-gpu-chat-dcgm"))
     assert "container-healthcheck-required" in not_applicable(CONTAINER, dcgm)
-    strict = {"container-healthcheck-required": {"exemptRoles": []}}
+    strict: dict[str, Any] = {"container-healthcheck-required": {"exemptRoles": []}}
     assert len(only(analyze(CONTAINER, dcgm, config=strict), "container-healthcheck-required")) == 1
 
 
