@@ -57,6 +57,8 @@ class InferenceBackendArgs(TypedDict):
     """EC2 type of the host; when set, the planner checks the model fits its GPUs."""
     gpus: NotRequired[bool]
     """Request the host's GPUs (default true)."""
+    gateway_model: NotRequired[str]
+    """Model name clients use at the gateway (label; default: the component name)."""
     served_model_name: NotRequired[str]
     """Name the engine serves the model under."""
     source: NotRequired[str]
@@ -147,8 +149,8 @@ class InferenceBackend(_ServiceComponent):
     def __init__(self, name: str, args: InferenceBackendArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llmstack:index:InferenceBackend", name, {}, opts)
         keys = ("engine", "model", "context", "quant", "concurrency", "kv_dtype", "tensor_parallel",
-                "gpu_memory_utilization", "instance_type", "served_model_name", "source", "image", "extra_args",
-                "allow_gguf_on_vllm")
+                "gpu_memory_utilization", "instance_type", "gateway_model", "served_model_name", "source", "image",
+                "extra_args", "allow_gguf_on_vllm")
         backend = _spec(Backend, name, {"name": name, **{k: args.get(k) for k in keys}})
         assert isinstance(backend, Backend)
         if backend.engine == "tgi":
@@ -157,11 +159,12 @@ class InferenceBackend(_ServiceComponent):
             backend, environment=args.get("environment", "default"), gpu=args.get("gpus", True),
             size=backend.instance_type is not None, where=name,
         )
+        # Wrapped as secrets even when a caller passes plain strings: they must never land in state in clear.
         secrets: dict[str, pulumi.Input[str]] = {}
         if "hf_token" in args:
-            secrets["hfToken"] = args["hf_token"]
+            secrets["hfToken"] = pulumi.Output.secret(args["hf_token"])
         if "ngc_api_key" in args:
-            secrets["ngcApiKey"] = args["ngc_api_key"]
+            secrets["ngcApiKey"] = pulumi.Output.secret(args["ngc_api_key"])
         self._run(name, service, args, secrets)
 
 
@@ -185,5 +188,5 @@ class EmbeddingService(_ServiceComponent):
         assert isinstance(spec, Embeddings)
         node = Node(args.get("node", name), "host", args.get("instance_type"))
         service = embedding_service(spec, environment=args.get("environment", "default"), node=node)
-        secrets = {"hfToken": args["hf_token"]} if "hf_token" in args else {}
+        secrets = {"hfToken": pulumi.Output.secret(args["hf_token"])} if "hf_token" in args else {}
         self._run(name, service, args, secrets)

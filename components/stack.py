@@ -97,7 +97,7 @@ class InferenceStack(pulumi.ComponentResource):
             subnet_id: pulumi.Input[str] = target.vpc.subnet_ids[0]
         else:
             assert target.vpc.cidr is not None
-            vpc_id, subnet_id = create_vpc(f"{spec.environment}-llm", target.vpc.cidr, tags, self)
+            vpc_id, subnet_id = create_vpc(f"{spec.environment}-llm", target.vpc.cidr, tags, on_aws)
         common: NodeArgs = {
             "vpc_id": vpc_id, "subnet_id": subnet_id, "service_ports": [], "ssh_user": target.ssh.user,
             "ssh_via": target.ssh.via, "ssh_cidrs": list(target.ssh.allowed_cidrs), "environment": spec.environment,
@@ -143,6 +143,7 @@ class InferenceStack(pulumi.ComponentResource):
             "engine": b.engine, "model": b.model, "context": b.context, "quant": labels["llmstack.format"],
             "concurrency": b.concurrency, "kv_dtype": b.kv_dtype,
             "tensor_parallel": int(labels["llmstack.tensor-parallel"]), "served_model_name": s.served_name,
+            "gateway_model": s.route,
             "gpus": s.launch.gpus, "docker_host": host.docker_host, "network_name": host.network,
             "publish": host.publish, "host_port": port, "environment": self.plan.spec.environment,
             "extra_args": list(b.extra_args), **self._secrets,

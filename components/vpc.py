@@ -11,10 +11,11 @@ import pulumi
 import pulumi_aws as aws
 
 
-def create_vpc(name: str, cidr: str, tags: dict[str, str], parent: pulumi.Resource) -> tuple[
+def create_vpc(name: str, cidr: str, tags: dict[str, str], opts: pulumi.ResourceOptions) -> tuple[
         pulumi.Output[str], pulumi.Output[str]]:
-    """(vpc_id, subnet_id) of a new VPC with one subnet (the first /20 of `cidr`, or `cidr` itself if smaller)."""
-    child = pulumi.ResourceOptions(parent=parent)
+    """(vpc_id, subnet_id) of a new VPC with one subnet (the first /20 of `cidr`, or `cidr` itself if smaller).
+    `opts` carries the parent and the stack's regional AWS provider."""
+    child = opts
     network = ipaddress.ip_network(cidr)
     subnet_cidr = str(next(network.subnets(new_prefix=20))) if network.prefixlen < 20 else cidr
     vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=cidr, enable_dns_hostnames=True, enable_dns_support=True,

@@ -163,7 +163,7 @@ def backend_services(
             node = Node(f"gpu-{name}", "gpu", sizing.instance.type, sizing.instance.gpu, sizing.instance.gpus,
                         sizing.instance.hourly_usd, root_volume_gb or root)
         labels = _labels(
-            environment, "inference", backend=b.name, engine=b.engine, model=b.model, format=quant, context=b.context,
+            environment, "inference", backend=name, engine=b.engine, model=b.model, format=quant, context=b.context,
             concurrency=b.concurrency, tensor_parallel=tp, kv_dtype=serving.kv_dtype, node=node.name,
             instance_type=node.instance_type, gpu=node.gpu, gpus=node.gpus if node.gpus else None,
             route=b.route, weights_bytes=weights, allow_gguf_on_vllm=True if b.allow_gguf_on_vllm else None,

@@ -81,14 +81,10 @@ class StackOutputs(BaseModel):
         for primary, chain in self.fallbacks.items():
             for name in (primary, *chain):
                 if name not in known:
-                    raise ValueError(
-                        f"fallbacks name {name!r}, which is not in gateway_models {sorted(known)}"
-                    )
+                    raise ValueError(f"fallbacks name {name!r}, which is not in gateway_models {sorted(known)}")
         for key, backend in self.backends.items():
             if backend.gateway_model not in known:
-                raise ValueError(
-                    f"backends.{key}.gateway_model {backend.gateway_model!r} is not in gateway_models"
-                )
+                raise ValueError(f"backends.{key}.gateway_model {backend.gateway_model!r} is not in gateway_models")
         return self
 
     def backend_for(self, gateway_model: str) -> tuple[str, Endpoint] | None:
@@ -148,9 +144,7 @@ class StackOutputs(BaseModel):
             )
         cmd = [pulumi, "stack", "output", "--json", "--show-secrets", "--stack", stack]
         try:
-            done = subprocess.run(
-                cmd, capture_output=True, text=True, cwd=cwd, timeout=PULUMI_TIMEOUT_S, check=False
-            )
+            done = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=PULUMI_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired as err:
             raise LlmstackError(f"`{' '.join(cmd[1:])}` did not finish in {PULUMI_TIMEOUT_S}s") from err
         if done.returncode != 0:

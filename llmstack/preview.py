@@ -7,6 +7,7 @@ the engine would see it (type token, name, parent, camelCase inputs), so the pol
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 import secrets
@@ -86,6 +87,16 @@ class PreviewResult:
     exports: dict[str, Any]
 
 
+def _ensure_event_loop() -> None:
+    """The SDK drives its RPCs on the thread's current event loop; an async test runner may have closed or unset it."""
+    try:
+        if not asyncio.get_event_loop().is_closed():
+            return
+    except RuntimeError:  # no current loop in this thread
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def record(program: Callable[[], object], *, stack: str = "test", config: dict[str, Any] | None = None,
            secret_config: dict[str, str] | None = None) -> PreviewResult:
     """Run `program` (any code that declares resources) under the mock engine and record what it registers.
@@ -93,8 +104,12 @@ def record(program: Callable[[], object], *, stack: str = "test", config: dict[s
     `config` holds un-namespaced project config values (objects are JSON-encoded as the CLI does);
     `secret_config` values are marked secret, as `pulumi config set --secret` would.
     """
+    _ensure_event_loop()
     mocks = _Outputs()
     monitor = _Recorder(mocks)
+    # set_mocks only creates a root stack when none exists: drop the previous run's, or this run's resources would
+    # be parented to it (and its futures belong to a closed event loop).
+    pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     values = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}
     secret = {f"{PROJECT}:{k}": v for k, v in (secret_config or {}).items()}

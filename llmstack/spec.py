@@ -22,11 +22,25 @@ from llmstack.errors import InputError
 PROJECT = "llm-inference-stack"
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
 _SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,200}$")
-_PINNED = re.compile(r"^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+# [registry[:port]/]path[:tag][@sha256:digest] (the Docker reference grammar, distribution/reference).
+_IMAGE = re.compile(r"^(?:[\w.-]+(?::\d+)?/)?[a-z0-9._/-]+(?::(?P<tag>[\w][\w.-]{0,127}))?(?P<digest>@sha256:[0-9a-f]{64})?$")
+# Tags that move: a deploy would not be reproducible (engines-and-gateway §7.10).
+MOVING_TAGS = frozenset({"latest", "main", "main-latest", "main-stable", "stable", "nightly"})
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _pinned_image(value: str | None) -> str | None:
+    if value is None:
+        return None
+    match = _IMAGE.match(value)
+    if not match or not (match["tag"] or match["digest"]):
+        raise ValueError("pin the image by release tag or digest, e.g. vllm/vllm-openai:v0.30.0 or repo@sha256:<64 hex>")
+    if match["tag"] in MOVING_TAGS and not match["digest"]:
+        raise ValueError(f"':{match['tag']}' moves; pin a release tag or add @sha256:<digest>")
+    return value
 
 
 def _dns_label(value: str) -> str:
@@ -72,12 +86,7 @@ class Backend(_Strict):
             raise ValueError("use a repo id, repo:QUANT, an Ollama tag or a path (letters, digits and ._:/@+-)")
         return value
 
-    @field_validator("image")
-    @classmethod
-    def _image_pinned(cls, value: str | None) -> str | None:
-        if value is not None and (not _PINNED.match(value) or (":" not in value and "@" not in value)):
-            raise ValueError("pin the image by tag or digest, e.g. vllm/vllm-openai:v0.30.0 or repo@sha256:<64 hex>")
-        return value
+    _image = field_validator("image")(lambda value: _pinned_image(value))
 
     @property
     def route(self) -> str:
@@ -93,23 +102,36 @@ class Embeddings(_Strict):
     image: str | None = None
 
     _model_name = field_validator("gateway_model")(_dns_label)
+    _image = field_validator("image")(lambda value: _pinned_image(value))
 
 
 class Gateway(_Strict):
     """The LiteLLM gateway. Router values are tuned and measured: see benchmarks/results/gateway.md."""
 
     fallbacks: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # 0: the fallback is the retry. A retry on the same dead deployment adds LiteLLM's backoff before the fallback
+    # runs (~2.1 s with num_retries 1, reference §7.x); with 0 the first request after a kill took ~0.4 s under load.
     num_retries: int = Field(default=0, ge=0, le=5)
+    # Whole-request budget for non-streaming generations (a long completion on a busy vLLM). LiteLLM 1.108.7 uses it
+    # as the connect timeout too, so only a dead *host* (not a refused connection) costs this much: docs/gateway.md.
     timeout: float = Field(default=120.0, gt=0, le=3600)
     stream_timeout: float | None = Field(default=None, gt=0, le=3600)
+    # Cool a deployment down after the 2nd 5xx/timeout within a minute. Connection errors never count (LiteLLM skips
+    # cooldown for APIConnectionError): a dead backend is cooled down by the failing health check instead.
     allowed_fails: int = Field(default=1, ge=0, le=100)
-    cooldown_time: float = Field(default=30.0, ge=1, le=3600)
-    health_check_interval: int = Field(default=15, ge=5, le=3600)
+    # How long a deployment marked dead stays out of routing, i.e. how long traffic stays on the fallback after the
+    # primary is back (measured: 19 s with 30 s). 15 s = 1.5 health-check intervals: a dead primary stays excluded
+    # even if one check runs late, and a restarted one gets traffic back within ~15 s.
+    cooldown_time: float = Field(default=15.0, ge=1, le=3600)
+    # Seconds between background health checks (one 1-token call per deployment). Must stay below cooldown_time.
+    health_check_interval: int = Field(default=10, ge=5, le=3600)
     routing_strategy: Literal["simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing-v2"] = (
         "simple-shuffle"
     )
     instance_type: str | None = None
     image: str | None = None
+
+    _image = field_validator("image")(lambda value: _pinned_image(value))
 
     @model_validator(mode="after")
     def _cooldown_exceeds_health_interval(self) -> Gateway:
@@ -212,22 +234,23 @@ class StackSpec(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> StackSpec:
         names = [b.name for b in self.backends]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"backend names must be unique; repeated: {', '.join(duplicates)}")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise _FieldError(f"backends[{i}].name", name, "backend names must be unique; rename one")
         routes = {b.route for b in self.backends}
         if self.embeddings and self.embeddings.gateway_model in routes:
-            raise ValueError(f"embeddings.gateway_model {self.embeddings.gateway_model!r} is also a chat model name")
+            raise _FieldError("embeddings.gateway_model", self.embeddings.gateway_model,
+                              "it is also a chat model name; pick another name for the embedding model")
+        known = f"known models: {', '.join(sorted(routes))}"
         for primary, targets in self.gateway.fallbacks.items():
             if primary not in routes:
-                raise ValueError(f"gateway.fallbacks: {primary!r} is not a backend model; known: {sorted(routes)}")
-            for target in targets:
-                if target not in routes:
-                    raise ValueError(
-                        f"gateway.fallbacks.{primary}: {target!r} is not a backend model; known: {sorted(routes)}"
-                    )
+                raise _FieldError("gateway.fallbacks", primary, f"it is not a backend's model name; {known}")
+            for i, target in enumerate(targets):
+                where = f"gateway.fallbacks.{primary}[{i}]"
                 if target == primary:
-                    raise ValueError(f"gateway.fallbacks.{primary}: a model can't fall back to itself")
+                    raise _FieldError(where, target, "a model can't fall back to itself; name another model")
+                if target not in routes:
+                    raise _FieldError(where, target, f"it is not a backend's model name; {known}")
         return self
 
     @property
@@ -244,9 +267,20 @@ def resolve_local_gpus(spec: StackSpec, *, has_gpu: bool) -> StackSpec:
     return spec.model_copy(update={"target": resolved})
 
 
+class _FieldError(ValueError):
+    """A cross-field problem that knows its own field path and value."""
+
+    def __init__(self, path: str, value: object, fix: str) -> None:
+        super().__init__(fix)
+        self.path, self.value, self.fix = path, value, fix
+
+
 def _format_error(err: ValidationError, source: str) -> InputError:
     """The first validation problem as field path + value + fix (pydantic's message is the fix)."""
     first = err.errors()[0]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, _FieldError):
+        return InputError(f"{source}: {cause.path}", cause.value, cause.fix)
     path = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("function-", "tagged-union")))
     message = first["msg"].removeprefix("Value error, ")
     more = f" ({len(err.errors()) - 1} more problem(s) after this one)" if len(err.errors()) > 1 else ""
@@ -296,7 +330,8 @@ def stack_config(path: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise InputError(str(path), "YAML", f"the file is not valid YAML: {err}") from None
+        raise InputError(str(path), "YAML", f"the file is not valid YAML: {_yaml_problem(err)}; fix the syntax there",
+                         problem="cannot be read") from None
     raw = document.get("config", {}) if isinstance(document, dict) else None
     if not isinstance(raw, dict):
         raise InputError(f"{path}: config", raw, "a stack file needs a top-level `config:` mapping")
@@ -312,6 +347,16 @@ def stack_config(path: Path) -> dict[str, Any]:
                              f"not a stack setting; use one of: {', '.join(spec_keys() + SECRET_KEYS)}")
         values[name] = value
     return values
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line: what went wrong and where (line/column, 1-based), e.g. an unclosed list and where it started."""
+    parts = []
+    for text, mark in ((getattr(err, "context", None), getattr(err, "context_mark", None)),
+                       (getattr(err, "problem", None), getattr(err, "problem_mark", None))):
+        if text:
+            parts.append(f"{text} at line {mark.line + 1}, column {mark.column + 1}" if mark else str(text))
+    return ": ".join(parts) or type(err).__name__
 
 
 def load_spec(path: Path) -> StackSpec:

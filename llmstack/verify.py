@@ -150,9 +150,7 @@ def docker_client(host: str, timeout: float) -> httpx.AsyncClient:
     parts = urlsplit(host)
     if parts.scheme == "unix":
         transport = httpx.AsyncHTTPTransport(uds=parts.path)
-        return httpx.AsyncClient(
-            transport=transport, base_url="http://docker", timeout=timeout, trust_env=False
-        )
+        return httpx.AsyncClient(transport=transport, base_url="http://docker", timeout=timeout, trust_env=False)
     if parts.scheme in ("tcp", "http") and parts.hostname:
         base = f"http://{parts.hostname}:{parts.port or 2375}"
         return httpx.AsyncClient(base_url=base, timeout=timeout, trust_env=False)
@@ -291,9 +289,7 @@ class Verifier:
 
     async def gateway_chat(self, client: httpx.AsyncClient, model: str) -> str:
         body = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": MAX_TOKENS}
-        resp = await client.post(
-            self.outputs.gateway_url + "/v1/chat/completions", json=body, headers=self._auth
-        )
+        resp = await client.post(self.outputs.gateway_url + "/v1/chat/completions", json=body, headers=self._auth)
         _expect(resp)
         text = _chat_text(_json(resp), f"gateway model {model}")
         return f"{text[:40]!r}{_served_by(resp)}"
@@ -341,9 +337,7 @@ class Verifier:
                 results.extend(await self._fallback_one(client, primary, chain))
         return results
 
-    async def _fallback_one(
-        self, client: httpx.AsyncClient, primary: str, chain: list[str]
-    ) -> list[CheckResult]:
+    async def _fallback_one(self, client: httpx.AsyncClient, primary: str, chain: list[str]) -> list[CheckResult]:
         target = f"gateway model {primary} -> {', '.join(chain)}"
         found = self.outputs.backend_for(primary)
 
@@ -363,18 +357,12 @@ class Verifier:
             results.append(stop)
             try:
                 if stop.ok:
-                    results.append(
-                        await self._timed("fallback chat", target, self.gateway_chat(client, primary))
-                    )
+                    results.append(await self._timed("fallback chat", target, self.gateway_chat(client, primary)))
             finally:
-                start = await self._timed(
-                    "fallback start", where, docker_container(docker, container, "start", 10)
-                )
+                start = await self._timed("fallback start", where, docker_container(docker, container, "start", 10))
                 results.append(start)
         if start.ok:
-            results.append(
-                await self._timed("fallback recover", f"{name} health", self._recover(client, backend))
-            )
+            results.append(await self._timed("fallback recover", f"{name} health", self._recover(client, backend)))
         return results
 
     async def _recover(self, client: httpx.AsyncClient, endpoint: Endpoint) -> str:

@@ -34,9 +34,7 @@ def render(report: VerifyReport, console: Console) -> None:
 
 
 @click.command()
-@click.option(
-    "--stack", "stack", metavar="ENV", help="Read `pulumi stack output --json --show-secrets --stack ENV`."
-)
+@click.option("--stack", "stack", metavar="ENV", help="Read `pulumi stack output --json --show-secrets --stack ENV`.")
 @click.option(
     "--outputs",
     "outputs_file",
@@ -64,12 +62,8 @@ def render(report: VerifyReport, console: Console) -> None:
     metavar="[NAME=ENGINE[:MODEL]@]URL",
     help="Explicit endpoints: the embeddings server (TEI).",
 )
-@click.option(
-    "--fallback", is_flag=True, help="Also stop each primary's container and check the fallback answers."
-)
-@click.option(
-    "--docker-host", metavar="URL", help="Docker API for --fallback (unix:///... or tcp://host:port)."
-)
+@click.option("--fallback", is_flag=True, help="Also stop each primary's container and check the fallback answers.")
+@click.option("--docker-host", metavar="URL", help="Docker API for --fallback (unix:///... or tcp://host:port).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per request.")
 @click.option(
     "--recover-timeout",
@@ -96,9 +90,7 @@ def verify(
 ) -> None:
     """Check every backend, the embeddings server and the gateway of a deployed stack (exit 1 on failure)."""
     sources = [
-        name
-        for name, given in (("--stack", stack), ("--outputs", outputs_file), ("--gateway", gateway))
-        if given
+        name for name, given in (("--stack", stack), ("--outputs", outputs_file), ("--gateway", gateway)) if given
     ]
     if len(sources) != 1:
         raise InputError(
@@ -118,9 +110,7 @@ def verify(
     else:
         assert gateway is not None
         if fallback:
-            raise InputError(
-                "--fallback", True, "Fallback checks need container names: use --stack or --outputs."
-            )
+            raise InputError("--fallback", True, "Fallback checks need container names: use --stack or --outputs.")
         outputs = outputs_from_endpoints(gateway, master_key_env, list(backends), embeddings)
     report = run_verify(
         outputs, fallback=fallback, timeout=timeout, docker_host=docker_host, recover_timeout=recover_timeout

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
+from pulumi.runtime import settings
 
 from llmstack.preview import run_program
 from tests.standins import OllamaStandIn, StandIn, TeiStandIn, VllmStandIn
@@ -25,6 +26,9 @@ STACKS = ("dev", "staging", "prod")
 
 def rendered_config(stack: str) -> dict[str, Any]:
     """The config.yaml the gateway container of `stacks/Pulumi.<stack>.yaml` is given, parsed."""
+    # A fresh root stack per run: pulumi's set_mocks reuses the previous run's Stack otherwise (see
+    # tests/components/helpers.py).
+    settings.set_root_resource(None)  # type: ignore[arg-type]
     result = run_program(ROOT / "stacks" / f"Pulumi.{stack}.yaml")
     contents = [
         reg.inputs["uploads"][0]["content"]

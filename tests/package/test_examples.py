@@ -22,8 +22,6 @@ MASTER_KEY = "sk-" + "5a" * 16
 
 def run_example(name: str, config: dict[str, Any] | None = None,
                 secret_config: dict[str, str] | None = None) -> PreviewResult:
-    # The SDK keeps one root stack per process; give each program run a fresh one, as the CLI does.
-    pulumi.runtime.settings.ROOT.set(None)
     main = EXAMPLES / name / "__main__.py"
     return record(lambda: runpy.run_path(str(main), run_name="__main__"), config=config, secret_config=secret_config)
 

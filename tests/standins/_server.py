@@ -217,9 +217,7 @@ class StandIn:
 
     def count(self, path: str | None = None, method: str | None = None) -> int:
         return sum(
-            1
-            for r in self.requests
-            if (path is None or r.path == path) and (method is None or r.method == method)
+            1 for r in self.requests if (path is None or r.path == path) and (method is None or r.method == method)
         )
 
     def clear(self) -> None:

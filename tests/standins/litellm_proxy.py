@@ -6,7 +6,7 @@
 
 The master key is `sk-<random hex>` in `LITELLM_MASTER_KEY` (1.108.7 refuses to start without a strong one);
 `LITELLM_LOCAL_MODEL_COST_MAP=True` keeps boot offline (reference §7.1). stdout+stderr go to `proxy.log_path`.
-Boot takes ~10-25 s on 2 cores, so share one proxy per test session (see README.md).
+Boot took 22-45 s on the shared 2-core dev box, so share one proxy per test session (see README.md).
 """
 
 from __future__ import annotations

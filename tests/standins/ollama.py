@@ -32,9 +32,7 @@ class OllamaStandIn(StandIn):
     ) -> None:
         super().__init__(port=port)
         self.models = models
-        self.streamer = OpenAIStreamer(
-            schedule or TokenSchedule(), owned_by="library", fingerprint="fp_ollama"
-        )
+        self.streamer = OpenAIStreamer(schedule or TokenSchedule(), owned_by="library", fingerprint="fp_ollama")
 
     @property
     def schedule(self) -> TokenSchedule:
@@ -107,9 +105,7 @@ class OllamaStandIn(StandIn):
         body = json_body(request)
         model = body.get("model")
         if model not in self.models:
-            return web.json_response(
-                {"error": f'model "{model}" not found, try pulling it first'}, status=404
-            )
+            return web.json_response({"error": f'model "{model}" not found, try pulling it first'}, status=404)
         if not isinstance(body.get("messages"), list):
             return web.json_response({"error": "messages is required"}, status=400)
         record = request[RECORD]
@@ -179,7 +175,5 @@ class OllamaStandIn(StandIn):
             return failed
         body = json_body(request)
         if body.get("model") not in self.models:
-            return openai_error(
-                f'model "{body.get("model")}" not found, try pulling it first', 404, "api_error"
-            )
+            return openai_error(f'model "{body.get("model")}" not found, try pulling it first', 404, "api_error")
         return await self.streamer.respond(request, body, str(body["model"]), chat=True)

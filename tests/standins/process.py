@@ -15,9 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class StandInProcess:
-    def __init__(
-        self, kind: str, schedule: TokenSchedule, *, model: str | None = None, uvloop: bool = True
-    ) -> None:
+    def __init__(self, kind: str, schedule: TokenSchedule, *, model: str | None = None, uvloop: bool = True) -> None:
         self.kind = kind
         self.schedule = schedule
         self.model = model

@@ -60,9 +60,7 @@ def test_vllm_stream_parsed_by_openai_sdk(vllm: VllmStandIn) -> None:
 def test_vllm_non_streaming_completions_models_metrics(vllm: VllmStandIn) -> None:
     client = openai.OpenAI(base_url=vllm.url + "/v1", api_key="unused", max_retries=0)
     chat = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
-    assert chat.choices[0].message.content == " ".join(
-        ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy"]
-    )
+    assert chat.choices[0].message.content == " ".join(["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy"])
     assert chat.usage is not None and chat.usage.completion_tokens == 8
     completion = client.completions.create(model=MODEL, prompt="a b c", max_tokens=2)
     assert completion.choices[0].text == "The quick" and completion.choices[0].finish_reason == "length"
@@ -168,9 +166,9 @@ def test_tei_embeddings_float_base64_and_native() -> None:
         # the SDK asks for base64 on the wire and decodes it
         result = client.embeddings.create(model="BAAI/bge-small-en-v1.5", input=["a", "b"])
         assert [len(d.embedding) for d in result.data] == [8, 8]
-        floats = httpx.post(
-            tei.url + "/v1/embeddings", json={"input": "a", "encoding_format": "float"}
-        ).json()["data"][0]["embedding"]
+        floats = httpx.post(tei.url + "/v1/embeddings", json={"input": "a", "encoding_format": "float"}).json()["data"][
+            0
+        ]["embedding"]
         assert floats == pytest.approx(result.data[0].embedding, rel=1e-6)
         b64 = httpx.post(tei.url + "/v1/embeddings", json={"input": "a", "encoding_format": "base64"}).json()
         decoded = struct.unpack("<8f", base64.b64decode(b64["data"][0]["embedding"]))
