@@ -30,7 +30,7 @@ def test_bad_stack_json_and_policy_config(tmp_path: Path) -> None:
     result = CliRunner().invoke(preview, ["--stack-file", str(BAD), "--json", "--out", str(tmp_path)])
     assert result.exit_code == 1
     violations = json.loads(result.output)["violations"]
-    assert {v["policy"] for v in violations} == {"images-pinned", "gateway-on-cpu-node", "litellm-version-safe"}
+    assert {v["policy"] for v in violations} == {"gateway-on-cpu-node", "litellm-version-safe"}
     assert set(violations[0]) == {"policy", "level", "resource_type", "resource_name", "urn", "message"}
     config = tmp_path / "policy-config.json"
     config.write_text(json.dumps({"all": "advisory"}))

@@ -74,8 +74,8 @@ def test_inline_ingress_and_security_group_rule() -> None:
 
 
 def test_allowed_cidrs_config(shipped: dict[str, PreviewResult]) -> None:
-    staging = inputs(by_name(shipped["staging"], "gpu-chat-8000-cidr0"))  # 203.0.113.0/24
+    staging = inputs(by_name(shipped["staging"], "gpu-chat-8000-cidr0"))  # 10.0.0.0/8
     assert only(analyze(INGRESS, staging), "no-public-inference-ports") == []
-    config = {"no-public-inference-ports": {"allowedCidrs": ["10.0.0.0/8"]}}
+    config = {"no-public-inference-ports": {"allowedCidrs": ["10.1.0.0/16"]}}
     found = only(analyze(INGRESS, staging, config=config), "no-public-inference-ports")
     assert len(found) == 1 and "outside allowedCidrs" in found[0].message

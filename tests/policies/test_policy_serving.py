@@ -135,6 +135,8 @@ def test_minimum_start_period_is_configurable(shipped: dict[str, PreviewResult])
 
 def test_monitoring_exporter_without_check_is_exempt_by_config(shipped: dict[str, PreviewResult]) -> None:
     dcgm = inputs(by_name(shipped["prod"], "monitoring-gpu-chat-dcgm"))
+    assert only(analyze(CONTAINER, dcgm), "container-healthcheck-required") == []  # it ships a working check
+    dcgm.pop("healthcheck")
     assert "container-healthcheck-required" in not_applicable(CONTAINER, dcgm)
     strict: dict[str, Any] = {"container-healthcheck-required": {"exemptRoles": []}}
     assert len(only(analyze(CONTAINER, dcgm, config=strict), "container-healthcheck-required")) == 1
