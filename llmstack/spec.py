@@ -23,7 +23,9 @@ PROJECT = "llm-inference-stack"
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
 _SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,200}$")
 # [registry[:port]/]path[:tag][@sha256:digest] (the Docker reference grammar, distribution/reference).
-_IMAGE = re.compile(r"^(?:[\w.-]+(?::\d+)?/)?[a-z0-9._/-]+(?::(?P<tag>[\w][\w.-]{0,127}))?(?P<digest>@sha256:[0-9a-f]{64})?$")
+_IMAGE = re.compile(
+    r"^(?:[\w.-]+(?::\d+)?/)?[a-z0-9._/-]+(?::(?P<tag>[\w][\w.-]{0,127}))?(?P<digest>@sha256:[0-9a-f]{64})?$"
+)
 # Tags that move: a deploy would not be reproducible (engines-and-gateway §7.10).
 MOVING_TAGS = frozenset({"latest", "main", "main-latest", "main-stable", "stable", "nightly"})
 
@@ -37,7 +39,9 @@ def _pinned_image(value: str | None) -> str | None:
         return None
     match = _IMAGE.match(value)
     if not match or not (match["tag"] or match["digest"]):
-        raise ValueError("pin the image by release tag or digest, e.g. vllm/vllm-openai:v0.30.0 or repo@sha256:<64 hex>")
+        raise ValueError(
+            "pin the image by release tag or digest, e.g. vllm/vllm-openai:v0.30.0 or repo@sha256:<64 hex>"
+        )
     if match["tag"] in MOVING_TAGS and not match["digest"]:
         raise ValueError(f"':{match['tag']}' moves; pin a release tag or add @sha256:<digest>")
     return value

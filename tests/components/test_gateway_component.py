@@ -39,8 +39,9 @@ ROUTES: list[dict[str, Any]] = [
 
 
 def gateway(**extra: Any) -> PreviewResult:
-    args = {"routes": ROUTES, "master_key": pulumi.Output.secret(MASTER_KEY), **HOST, **extra}
-    return record(lambda: LiteLLMGateway("gateway", args))  # type: ignore[arg-type]
+    # Outputs are made inside the recorded program: they belong to the run's event loop.
+    return record(lambda: LiteLLMGateway("gateway", {  # type: ignore[arg-type]
+        "routes": ROUTES, "master_key": pulumi.Output.secret(MASTER_KEY), **HOST, **extra}))
 
 
 def uploaded_config(result: PreviewResult) -> dict[str, Any]:
@@ -54,11 +55,13 @@ def uploaded_config(result: PreviewResult) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def result() -> PreviewResult:
     # Output-valued base URLs, as the stack passes them (known only at deploy time on AWS).
-    routes = [{**r, "base_url": pulumi.Output.from_input(r["base_url"])} if r["model_name"] == "chat" else r
-              for r in ROUTES]
-    args = {"routes": routes, "master_key": pulumi.Output.secret(MASTER_KEY), **HOST,
-            "fallbacks": {"chat": ["small", "structured"], "structured": ["small"]}}
-    return record(lambda: LiteLLMGateway("gateway", args))  # type: ignore[arg-type]
+    def program() -> None:
+        routes = [{**r, "base_url": pulumi.Output.from_input(r["base_url"])} if r["model_name"] == "chat" else r
+                  for r in ROUTES]
+        LiteLLMGateway("gateway", {"routes": routes, "master_key": pulumi.Output.secret(MASTER_KEY),  # type: ignore[typeddict-item]
+                                   **HOST, "fallbacks": {"chat": ["small", "structured"], "structured": ["small"]}})
+
+    return record(program)
 
 
 @pytest.fixture(scope="module")

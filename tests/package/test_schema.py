@@ -68,7 +68,7 @@ def test_inference_backend(generated: dict[str, Any]) -> None:
         "quant": "string", "concurrency": "integer", "kvDtype": "string", "tensorParallel": "integer",
         "gpuMemoryUtilization": "number", "instanceType": "string", "gpus": "boolean", "servedModelName": "string",
         "source": "string", "image": "string", "extraArgs": "array<string>", "ngcApiKey": "string",
-        "allowGgufOnVllm": "boolean",
+        "allowGgufOnVllm": "boolean", "gatewayModel": "string",
     }
     assert sorted(res["requiredInputs"]) == ["context", "dockerHost", "engine", "model", "networkName"]
     # pulumi.Input[...] fields accept Outputs from another language; the planner's inputs are plain values

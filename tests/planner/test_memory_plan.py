@@ -12,12 +12,12 @@ from llmstack.planner import (
     PlanRequest,
     choose_engine,
     choose_quant,
+    cold_start_seconds,
     estimate_memory,
     fits_for_vram,
     load_model,
     parse_size,
     plan,
-    cold_start_seconds,
     startup_seconds,
 )
 from llmstack.planner.select import _virtual_gpu
