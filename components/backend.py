@@ -7,8 +7,7 @@ from pydantic import ValidationError
 
 from components.container import docker_provider, engine_container, publish_ip
 from llmstack.deployment import Node, Service, backend_services, embedding_service
-from llmstack.errors import InputError
-from llmstack.spec import Backend, Embeddings
+from llmstack.spec import Backend, Embeddings, input_error
 
 
 class ServiceArgs(TypedDict):
@@ -127,9 +126,7 @@ def _spec(model: type[Backend] | type[Embeddings], name: str, values: dict[str, 
     try:
         return model.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"{name}: {field}", first.get("input"), first["msg"].removeprefix("Value error, ")) from None
+        raise input_error(err, name) from None
 
 
 class InferenceBackend(_ServiceComponent):

@@ -15,7 +15,7 @@ from llmstack.engines import engine
 from llmstack.errors import InputError
 from llmstack.gateway import MASTER_KEY_ENV, Route, render_config, to_yaml
 from llmstack.launch import Launch
-from llmstack.spec import Gateway
+from llmstack.spec import Gateway, input_error
 
 CONFIG_PATH = "/app/config.yaml"
 # LiteLLM boots in well under a minute; its upstream compose gives 40 s (engines-and-gateway §3), doubled here.
@@ -77,9 +77,7 @@ def _gateway_settings(name: str, args: LiteLLMGatewayArgs) -> Gateway:
     try:
         gateway = Gateway.model_validate(values)
     except ValidationError as err:
-        first = err.errors()[0]
-        raise InputError(f"{name}: {'.'.join(map(str, first['loc']))}", first.get("input"),
-                         first["msg"].removeprefix("Value error, ")) from None
+        raise input_error(err, name) from None
     names = {r["model_name"] for r in args["routes"]}
     for primary, targets in gateway.fallbacks.items():
         for model in (primary, *targets):

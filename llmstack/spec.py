@@ -279,7 +279,7 @@ class _FieldError(ValueError):
         self.path, self.value, self.fix = path, value, fix
 
 
-def _format_error(err: ValidationError, source: str) -> InputError:
+def input_error(err: ValidationError, source: str) -> InputError:
     """The first validation problem as field path + value + fix (pydantic's message is the fix)."""
     first = err.errors()[0]
     cause = first.get("ctx", {}).get("error")
@@ -302,7 +302,7 @@ def parse_spec(config: Mapping[str, Any], source: str = "stack config") -> Stack
     try:
         return StackSpec.model_validate(dict(config))
     except ValidationError as err:
-        raise _format_error(err, source) from None
+        raise input_error(err, source) from None
 
 
 SECRET_KEYS = ("masterKey", "hfToken", "ngcApiKey", "sshPrivateKey")
