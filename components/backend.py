@@ -185,5 +185,7 @@ class EmbeddingService(_ServiceComponent):
         assert isinstance(spec, Embeddings)
         node = Node(args.get("node", name), "host", args.get("instance_type"))
         service = embedding_service(spec, environment=args.get("environment", "default"), node=node)
-        secrets = {"hfToken": pulumi.Output.secret(args["hf_token"])} if "hf_token" in args else {}
+        secrets: dict[str, pulumi.Input[str]] = {}
+        if "hf_token" in args:
+            secrets["hfToken"] = pulumi.Output.secret(args["hf_token"])
         self._run(name, service, args, secrets)
