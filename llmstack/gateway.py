@@ -21,7 +21,8 @@ MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 UNUSED_KEY = "unused"
 
 # Keys LiteLLM 1.108.7 accepts in each section (§7.3: docs/my-website/docs/proxy/config_settings.md and
-# Router.__init__). The gateway policy and the tests check rendered configs against these sets.
+# Router.__init__). The gateway policy and the tests check rendered configs against these sets, and
+# tests/gateway/test_config_keys.py checks the sets against the installed LiteLLM source.
 ROUTER_SETTINGS = frozenset({
     "routing_strategy", "routing_strategy_args", "model_group_alias", "num_retries", "timeout", "stream_timeout",
     "retry_after", "retry_policy", "allowed_fails", "allowed_fails_policy", "cooldown_time", "disable_cooldowns",
@@ -71,6 +72,7 @@ def deployment(route: Route) -> dict[str, Any]:
 
 def render_config(gateway: Gateway, routes: list[Route]) -> dict[str, Any]:
     """The proxy's config.yaml as a dict. The master key is read from the environment, never written here."""
+    # Why each value: docs/gateway.md and the comments on spec.Gateway (measured in benchmarks/gateway_latency.py).
     router: dict[str, Any] = {
         "routing_strategy": gateway.routing_strategy,
         "num_retries": gateway.num_retries,
@@ -87,6 +89,8 @@ def render_config(gateway: Gateway, routes: list[Route]) -> dict[str, Any]:
         "router_settings": router,
         "general_settings": {
             "master_key": f"os.environ/{MASTER_KEY_ENV}",
+            # A refused connection never cools a deployment down in 1.108.7 (APIConnectionError is exempt): the
+            # failing background health check is what takes a dead backend out of routing (docs/gateway.md).
             "background_health_checks": True,
             "health_check_interval": gateway.health_check_interval,
             "enable_health_check_routing": True,
