@@ -290,7 +290,7 @@ def input_error(err: ValidationError, source: str) -> InputError:
     more = f" ({len(err.errors()) - 1} more problem(s) after this one)" if len(err.errors()) > 1 else ""
     value = first.get("input")
     if first["type"] == "extra_forbidden":
-        message = "this key is not part of the stack spec; remove it or check its spelling (see README 'Stack files')"
+        message = "this key is not part of the stack spec; remove it or check its spelling (see README 'Stacks')"
     if first["type"] == "missing":
         value = None
         message = "this key is required"

@@ -6,15 +6,11 @@ Selection is exhaustive over the catalog sorted by price, so the result is exact
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from llmstack.catalog import (
-    CpuInstance,
     Gpu,
     Instance,
-    cpu_instances,
     gpu_by_name,
     instance_by_type,
     instances,
@@ -22,6 +18,7 @@ from llmstack.catalog import (
 from llmstack.engines import engine as engine_by_name
 from llmstack.errors import InputError
 from llmstack.planner.arch import ModelArch
+from llmstack.planner.cpu import plan_cpu
 from llmstack.planner.decide import (
     GGUF_START,
     GGUF_TIGHT,
@@ -37,101 +34,26 @@ from llmstack.planner.engines_memory import (
     MemoryEstimate,
     check_engine_quant,
     estimate_memory,
-    ggml_compute_bytes,
     resolve_kv_dtype,
 )
-from llmstack.planner.kv import kv_bytes_for_sequence, kv_bytes_per_token
+from llmstack.planner.kv import kv_bytes_per_token
 from llmstack.planner.load import load_model
-from llmstack.planner.quant import QUANTS, format_family, is_gguf, normalize_quant
-from llmstack.planner.units import GIB, MIB, fmt_gib, parse_size
-from llmstack.planner.weights import cpu_repack_bytes, weight_bytes
+from llmstack.planner.quant import format_family, is_gguf, normalize_quant
+from llmstack.planner.result import InstanceRef, Plan, PlanRequest, Rejection, virtual_gpu
+from llmstack.planner.units import GIB, fmt_gib, parse_size
+from llmstack.planner.weights import weight_bytes
 
 TP_SIZES = (1, 2, 4, 8)  # one node per backend, no pipeline parallel
 # Ollama default context by total VRAM (sizing-facts §6, docs/context-length.mdx): <24 GiB 4k, 24-48 GiB 32k,
 # >=48 GiB 256k, capped at the trained context.
 OLLAMA_CTX_STEPS = ((24 * GIB, 4096), (48 * GIB, 32768))
 OLLAMA_CTX_MAX = 262144
-# CPU-only hosts: OS + container runtime headroom kept free (planner assumption, not measured).
-CPU_HOST_HEADROOM = 1 * GIB
-# TEI on CPU runs fp32: twice the fp16 weight bytes (text-embeddings-inference CPU image uses fp32 kernels).
-TEI_CPU_RUNTIME = 512 * MIB  # planner assumption: tokenizer + ONNX/candle runtime arena
-
-
-class PlanRequest(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    model: str | ModelArch
-    quant: str = "auto"
-    context: int | None = None
-    concurrency: int = 1
-    engine: str = "auto"
-    gpu: str | None = None
-    vram: str | int | None = None
-    kv_dtype: str = "auto"
-    tensor_parallel: int | None = None
-    workload: Literal["dev", "throughput", "structured", "cpu", "hopper-production"] | None = None
-    instance_type: str | None = None
-
-
-class InstanceRef(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    type: str
-    gpu: str | None
-    gpus: int
-    hourly_usd: float | None
-
-
-class Rejection(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    instance: str
-    reason: str
-
-
-class Plan(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    model: str
-    params: int
-    weights_bytes: int  # whole model, all GPUs
-    kv_bytes_per_token: int  # per GPU
-    kv_cache_bytes: int  # per GPU, context x concurrency
-    total_bytes: int  # per GPU
-    engine: str
-    quant: str
-    tensor_parallel: int
-    kv_dtype: str
-    context: int
-    concurrency: int
-    instance: InstanceRef | None
-    fits: bool
-    memory: MemoryEstimate
-    rejected: list[Rejection]
-    suggestions: list[str]
-    startup_seconds: int
-    notes: list[str] = []
-
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
 
 
 class _Attempt(BaseModel):
     quant: str
     tp: int
     estimate: MemoryEstimate
-
-
-def _virtual_gpu(vram: int) -> Gpu:
-    # A GPU given only by its size: the size is the visible total; FP8 unknown, so not assumed.
-    return Gpu(
-        name=f"custom-{vram // MIB}MiB",
-        aws_mib=vram // MIB,
-        visible_mib=vram // MIB,
-        architecture="ampere",
-        compute_capability="8.0",
-        fp8=False,
-    )
 
 
 def default_context(model: ModelArch, engine: str, total_visible: int) -> int:
@@ -225,7 +147,7 @@ def plan(req: PlanRequest) -> Plan:
         and req.vram is None
         and req.instance_type is None
     ):
-        return _plan_cpu(model, req, "tei", "fp16")
+        return plan_cpu(model, req, "tei", "fp16")
     if req.workload == "cpu":
         q = quant if quant != "auto" else GGUF_START
         if not is_gguf(q):
@@ -248,7 +170,7 @@ def _engine_for(req: PlanRequest, quant: str, gpu: Gpu | None) -> str:
 def _candidates(req: PlanRequest) -> list[tuple[Instance | None, Gpu, int]]:
     if req.vram is not None:
         vram = parse_size(req.vram, "vram")
-        return [(None, _virtual_gpu(vram), req.tensor_parallel or 1)]
+        return [(None, virtual_gpu(vram), req.tensor_parallel or 1)]
     if req.instance_type is not None:
         inst = instance_by_type(req.instance_type)
         return [(inst, gpu_by_name(inst.gpu), inst.gpus)]
@@ -271,7 +193,7 @@ def _plan_gpu_candidates(
     model: ModelArch, req: PlanRequest, quant: str, engine_req: str, *, cpu: bool
 ) -> Plan:
     if cpu:
-        return _plan_cpu(model, req, "llamacpp", quant if quant != "auto" else GGUF_START)
+        return plan_cpu(model, req, "llamacpp", quant if quant != "auto" else GGUF_START)
     rejected: list[Rejection] = []
     closest: tuple[Instance | None, Gpu, str, _Attempt] | None = None
     for inst, gpu, gpus in _candidates(req):
@@ -422,166 +344,4 @@ def _suggest(model: ModelArch, req: PlanRequest, quant: str, engine: str) -> lis
     return out
 
 
-def _cpu_need(
-    model: ModelArch, engine: str, quant: str, context: int, concurrency: int, kv_dtype: str
-) -> int:
-    if engine == "tei":
-        # fp32 on CPU (2 x fp16 bytes) + runtime; encoders keep no KV cache
-        return 2 * weight_bytes(model, "fp16") + TEI_CPU_RUNTIME
-    kvd = resolve_kv_dtype(engine_by_name("llamacpp"), kv_dtype)
-    kv = kv_bytes_for_sequence(model, context, kvd) * concurrency
-    return (
-        weight_bytes(model, quant)
-        + cpu_repack_bytes(model, quant)
-        + kv
-        + ggml_compute_bytes(model, context * concurrency)
-    )
-
-
-def _plan_cpu(model: ModelArch, req: PlanRequest, engine: str, quant: str) -> Plan:
-    """CPU-only serving: llama.cpp (GGUF) or TEI (embeddings) on the cheapest CPU instance with the RAM."""
-    context = req.context or (512 if model.is_embedding else min(model.max_position_embeddings, 8192))
-    if engine == "llamacpp":
-        check_engine_quant(engine_by_name("llamacpp"), quant, None)
-    need = _cpu_need(model, engine, quant, context, req.concurrency, req.kv_dtype)
-    rejected: list[Rejection] = []
-    rows: list[CpuInstance] = list(cpu_instances().values())
-    chosen: CpuInstance | None = None
-    for row in rows:
-        usable = row.ram_gib * GIB - CPU_HOST_HEADROOM
-        if need <= usable:
-            chosen = row
-            break
-        rejected.append(
-            Rejection(instance=row.type, reason=f"needs {fmt_gib(need)} of RAM, has {fmt_gib(usable)}")
-        )
-    biggest = rows[-1] if chosen is None else chosen
-    usable = biggest.ram_gib * GIB - CPU_HOST_HEADROOM
-    kvd = "f16" if engine == "llamacpp" else "none"
-    kv = 0 if engine == "tei" else kv_bytes_for_sequence(model, context, kvd) * req.concurrency
-    wb = weight_bytes(model, quant) * (2 if engine == "tei" else 1)
-    est = MemoryEstimate(
-        engine=engine,
-        gpu="cpu",
-        tensor_parallel=1,
-        context=context,
-        concurrency=req.concurrency,
-        kv_dtype=kvd,
-        weights_bytes=wb,
-        kv_cache_bytes=kv,
-        activation_bytes=need - wb - kv,
-        cuda_context_bytes=0,
-        other_bytes=0,
-        total_bytes=need,
-        usable_bytes=usable,
-        visible_bytes=biggest.ram_gib * GIB,
-        fits=chosen is not None,
-        kv_capacity_tokens=context * req.concurrency if chosen else 0,
-        max_concurrent_sequences=req.concurrency if chosen else 0,
-        max_context=context if chosen else 0,
-        reason=f"{engine} on CPU needs {fmt_gib(need)} of RAM ({fmt_gib(usable)} usable on {biggest.type})"
-        + ("; llama.cpp repacks Q4 weights on CPU unless --no-repack." if engine == "llamacpp" else "."),
-    )
-    instance = (
-        InstanceRef(type=chosen.type, gpu=None, gpus=0, hourly_usd=chosen.hourly_usd) if chosen else None
-    )
-    return Plan(
-        model=model.name,
-        params=model.params,
-        weights_bytes=weight_bytes(model, quant),
-        kv_bytes_per_token=0 if engine == "tei" else kv_bytes_per_token(model, kvd),
-        kv_cache_bytes=kv,
-        total_bytes=need,
-        engine=engine,
-        quant=quant,
-        tensor_parallel=1,
-        kv_dtype=kvd,
-        context=context,
-        concurrency=req.concurrency,
-        instance=instance,
-        fits=chosen is not None,
-        memory=est,
-        rejected=rejected,
-        suggestions=[] if chosen else ["Use a GPU instance (drop --workload cpu) or a smaller GGUF format."],
-        startup_seconds=cold_start_seconds(weight_bytes(model, quant)),
-        notes=[f"{model.name} is an embedding model ({model.embedding_dim} dims): no KV cache."]
-        if model.is_embedding
-        else [],
-    )
-
-
-class FitRow(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    model: str
-    params: int
-    quant: str
-    engine: str
-    weights_bytes: int
-    kv_cache_bytes: int
-    total_bytes: int
-    kv_capacity_tokens: int
-    max_concurrent_sequences: int
-    note: str = ""
-
-
-def fits_for_vram(
-    vram_bytes: int | str, context: int, engine: str = "auto", kv_dtype: str = "auto"
-) -> list[FitRow]:
-    """Every catalog model x format that fits one GPU of `vram_bytes` (visible total) at `context`.
-    engine "auto": GGUF formats on ollama, safetensors formats on vllm."""
-    from llmstack.catalog import models
-
-    vram = parse_size(vram_bytes, "vram")
-    if context < 1:
-        raise InputError("context", context, "Give a context length of at least 1 token.")
-    gpu = _virtual_gpu(vram)
-    engines = ["ollama", "vllm"] if engine == "auto" else [engine]
-    for e in engines:
-        eng = engine_by_name(e)
-        if eng.memory_model == "none":
-            raise InputError(
-                "engine", e, "Not an inference engine; use ollama, vllm, sglang, llamacpp, tgi, nim."
-            )
-        resolve_kv_dtype(eng, kv_dtype)
-    rows: list[FitRow] = []
-    for name in models():
-        m = load_model(name)
-        if m.is_embedding:
-            continue
-        for e in engines:
-            eng = engine_by_name(e)
-            for q in QUANTS:
-                fam = format_family(q)
-                if (
-                    not eng.serves(fam)
-                    or fam in {"fp16", "gptq"}
-                    or q in {"Q3_K_S", "Q3_K_L", "Q5_K_S", "F16"}
-                ):
-                    continue
-                g = gpu.model_copy(update={"fp8": True}) if fam == "fp8" else gpu
-                est = estimate_memory(m, q, e, min(context, m.max_position_embeddings), 1, g, 1, kv_dtype)
-                if est.fits:
-                    rows.append(
-                        FitRow(
-                            model=name,
-                            params=m.params,
-                            quant=q,
-                            engine=e,
-                            weights_bytes=weight_bytes(m, q),
-                            kv_cache_bytes=est.kv_cache_bytes,
-                            total_bytes=est.total_bytes,
-                            kv_capacity_tokens=est.kv_capacity_tokens,
-                            max_concurrent_sequences=est.max_concurrent_sequences,
-                            note=("needs an FP8 GPU (Ada/Hopper+)" if fam == "fp8" else "")
-                            + (
-                                f"context capped at {m.max_position_embeddings}"
-                                if context > m.max_position_embeddings
-                                else ""
-                            ),
-                        )
-                    )
-    return rows
-
-
-__all__ = ["CUDA_CONTEXT_BYTES", "FitRow", "Plan", "PlanRequest", "fits_for_vram", "plan"]
+__all__ = ["CUDA_CONTEXT_BYTES", "Plan", "PlanRequest", "plan"]

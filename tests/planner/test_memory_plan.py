@@ -20,7 +20,7 @@ from llmstack.planner import (
     plan,
     startup_seconds,
 )
-from llmstack.planner.select import _virtual_gpu
+from llmstack.planner.result import virtual_gpu
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -116,7 +116,7 @@ def test_decision_framework() -> None:
     assert choose_engine("hopper-production", "A100-80GB") == "vllm"
     m = load_model("llama-3.1-8b")
     assert choose_quant("ollama", "L4", m, 4096) == "Q8_0"  # upgrades while it fits
-    assert choose_quant("ollama", _virtual_gpu(6 * GIB), m, 4096) == "Q4_K_M"
+    assert choose_quant("ollama", virtual_gpu(6 * GIB), m, 4096) == "Q4_K_M"
     assert choose_quant("vllm", "L4", m, 8192) == "bf16"
     assert choose_quant("vllm", "L4", m, 65536) == "fp8"  # Ada has FP8
     assert choose_quant("vllm", "A10G", m, 65536) == "awq"  # Ampere has none
@@ -275,8 +275,8 @@ def test_more_context_or_concurrency_never_needs_less(
 def test_more_vram_never_breaks_a_fit(name: str, eq: tuple[str, str], ctx: int, mib: int, extra: int) -> None:
     m = load_model(name)
     engine, quant = eq
-    small = estimate_memory(m, quant, engine, ctx, 1, _virtual_gpu(mib * MIB))
-    big = estimate_memory(m, quant, engine, ctx, 1, _virtual_gpu((mib + extra) * MIB))
+    small = estimate_memory(m, quant, engine, ctx, 1, virtual_gpu(mib * MIB))
+    big = estimate_memory(m, quant, engine, ctx, 1, virtual_gpu((mib + extra) * MIB))
     assert big.fits or not small.fits
     assert big.kv_capacity_tokens >= small.kv_capacity_tokens
 
