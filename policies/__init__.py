@@ -18,6 +18,7 @@ from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
+from llmstack.errors import InputError
 from policies.compute import embeddings_off_inference_gpu, model_fits_gpu
 from policies.gateway import gateway_config_valid, gateway_master_key_secret, gateway_on_cpu_node, litellm_version_safe
 from policies.network import ipv6_disabled, no_public_inference_ports
@@ -73,8 +74,7 @@ _LEVELS = {
 
 def _level(value: Any, where: str) -> Any:
     if not isinstance(value, str) or value.lower() not in _LEVELS:
-        raise ValueError(f"policy config {where}: {value!r} is not an enforcement level; use one of "
-                         f"{', '.join(_LEVELS)}")
+        raise InputError(f"policy config {where}", value, f"use an enforcement level: {', '.join(_LEVELS)}")
     return _LEVELS[value.lower()]
 
 
@@ -87,7 +87,8 @@ def configure_request(policy_config: Mapping[str, Any] | None = None,
     known = {pol.name for pol in chosen}
     unknown = sorted(set(config) - known - {"all"})
     if unknown:
-        raise ValueError(f"policy config names unknown policies {unknown}; known: {', '.join(sorted(known))}")
+        raise InputError("policy config", unknown, f"not policies of this pack; known: {', '.join(sorted(known))}",
+                         problem="names unknown policies")
     request = proto.ConfigureAnalyzerRequest()
     for pol in chosen:
         entry = request.policyConfig[pol.name]
@@ -106,7 +107,8 @@ def configure_request(policy_config: Mapping[str, Any] | None = None,
                 entry.enforcementLevel = _level(own["enforcementLevel"], pol.name)
             values |= {k: v for k, v in own.items() if k != "enforcementLevel"}
         elif own is not None:
-            raise ValueError(f"policy config {pol.name}: give a level or an object, not {own!r}")
+            raise InputError(f"policy config {pol.name}", own,
+                             'give a level ("advisory") or an object ({"enforcementLevel": ..., <settings>})')
         if values:
             entry.properties.update(values)
     return request

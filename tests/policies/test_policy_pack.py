@@ -15,6 +15,7 @@ from pulumi.runtime import proto
 from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_policy import EnforcementLevel
 
+from llmstack.errors import InputError
 from llmstack.preview import PreviewResult
 from policies import ALL_POLICIES, PACK_NAME, VERSION, configure_request
 
@@ -48,9 +49,9 @@ def test_config_applies_schema_defaults_levels_and_rejects_unknown_names() -> No
     assert request.policyConfig["images-pinned"].enforcementLevel == proto.MANDATORY
     assert list(request.policyConfig["images-pinned"].properties["exemptEnvironments"]) == ["dev"]
     assert list(request.policyConfig["no-public-inference-ports"].properties["allowedCidrs"]) == ["10.0.0.0/8"]
-    with pytest.raises(ValueError, match="unknown policies"):
+    with pytest.raises(InputError, match="unknown policies"):
         configure_request({"no-such-policy": "advisory"})
-    with pytest.raises(ValueError, match="not an enforcement level"):
+    with pytest.raises(InputError, match="'strict' is not valid. use an enforcement level"):
         configure_request({"all": "strict"})
 
 
