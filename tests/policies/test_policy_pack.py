@@ -51,7 +51,7 @@ def test_config_applies_schema_defaults_levels_and_rejects_unknown_names() -> No
     assert list(request.policyConfig["no-public-inference-ports"].properties["allowedCidrs"]) == ["10.0.0.0/8"]
     with pytest.raises(InputError, match="unknown policies"):
         configure_request({"no-such-policy": "advisory"})
-    with pytest.raises(InputError, match="'strict' is not valid. use an enforcement level"):
+    with pytest.raises(InputError, match=r"'strict' is not valid\. use an enforcement level"):
         configure_request({"all": "strict"})
 
 
