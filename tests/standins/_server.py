@@ -17,6 +17,7 @@ import socket
 import struct
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -48,7 +49,7 @@ RECORD = web.RequestKey("record", RequestRecord)
 BODY: web.RequestKey[Any] = web.RequestKey("json", object)
 
 
-class StandIn:
+class StandIn(ABC):
     """A real HTTP server on loopback. Subclasses add routes in `routes()`."""
 
     kind = "standin"
@@ -228,8 +229,9 @@ class StandIn:
         return web.json_response([r.to_json() for r in self.requests])
 
     # ---------------------------------------------------------------- helpers for subclasses
+    @abstractmethod
     def routes(self, app: web.Application) -> None:
-        raise NotImplementedError
+        """Add this engine's routes to `app`."""
 
     def failure(self) -> web.Response | None:
         """The injected failure response, if `fail_status` is set."""
