@@ -7,7 +7,7 @@ consume this one result, so what is deployed is exactly what was planned.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from llmstack import launch
 from llmstack.engines import Engine, engine
@@ -68,7 +68,6 @@ class StackPlan:
     backends: tuple[Service, ...]
     embeddings: Service | None
     gateway_node: Node
-    labels: dict[str, str] = field(default_factory=dict)
 
     def routes(self, base_urls: dict[str, str]) -> list[Route]:
         """Gateway routes, given each service's base URL (known only at deploy time on AWS)."""
