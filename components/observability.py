@@ -35,6 +35,7 @@ from llmstack.monitoring.prometheus import (
 # are validated by promtool 2.x in CI (Debian's `prometheus` package), so the server runs the same major version.
 PROMETHEUS_IMAGE = "prom/prometheus:v2.53.2"
 PROMETHEUS_PORT = 9090
+PROMETHEUS_UID = "65534"  # `USER nobody` in prometheus/prometheus's Dockerfile
 CONFIG_PATH = "/etc/prometheus/prometheus.yml"
 # The prom/prometheus image is busybox-based: wget, no curl (prometheus/prometheus Dockerfile).
 # The dcgm-exporter image (Ubuntu based) is not known to ship curl; bash's /dev/tcp proves the exporter listens.
@@ -147,8 +148,9 @@ class Observability(pulumi.ComponentResource):
             uploads=[
                 docker.ContainerUploadArgs(file=CONFIG_PATH, content=self.prometheus_config),
                 docker.ContainerUploadArgs(file=DEFAULT_RULE_FILES[0], content=alert_rules_text()),
-                docker.ContainerUploadArgs(file=LITELLM_CREDENTIALS_FILE, permissions="0400",
-                                           content=pulumi.Output.secret(args["master_key"])),
+                # Owner-only, owned by the user Prometheus runs as in its image (nobody, 65534).
+                docker.ContainerUploadArgs(file=LITELLM_CREDENTIALS_FILE, permissions="0400", owner=PROMETHEUS_UID,
+                                           group=PROMETHEUS_UID, content=pulumi.Output.secret(args["master_key"])),
             ],
         )
         self.register_outputs({"prometheus_config": self.prometheus_config})
