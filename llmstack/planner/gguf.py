@@ -50,10 +50,11 @@ DEFAULT_TYPE: dict[str, str] = {
     "F16": "F16",
 }
 
-# k-quant fallback when ne[0] % 256 != 0: llama-quant.cpp `tensor_type_fallback` (sizing-facts §3.2)
+# k-quant fallback when ne[0] % 256 != 0: llama-quant.cpp `tensor_type_fallback` (sizing-facts §3.2); Q2_K and
+# Q3_K fall back to Q4_0 in llama.cpp 0c1e570 (checked with the real quantizer: benchmarks/results/gguf_quantizer.md).
 _FALLBACK: dict[str, str] = {
-    "Q2_K": "IQ4_NL",
-    "Q3_K": "IQ4_NL",
+    "Q2_K": "Q4_0",
+    "Q3_K": "Q4_0",
     "Q4_K": "Q5_0",
     "Q5_K": "Q5_1",
     "Q6_K": "Q8_0",
