@@ -11,6 +11,7 @@ Boot took 22-45 s on the shared 2-core dev box, so share one proxy per test sess
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -116,11 +117,10 @@ class LiteLLMProxy:
                 cwd=self.workdir,
                 start_new_session=True,
             )
-        try:
+        with contextlib.ExitStack() as on_failure:  # stop the process if the boot fails, then re-raise
+            on_failure.callback(self.stop)
             self._wait_live(began)
-        except BaseException:
-            self.stop()
-            raise
+            on_failure.pop_all()
         self.boot_seconds = time.perf_counter() - began
         return self
 

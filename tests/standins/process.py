@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -44,13 +45,12 @@ class StandInProcess:
             cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         assert self._proc.stdout is not None
-        try:
+        with contextlib.ExitStack() as on_failure:  # stop the child if it does not come up, then re-raise
+            on_failure.callback(self.stop)
             line = self._proc.stdout.readline()  # bounded: the child prints READY or exits
             if not line.startswith("READY "):
                 raise RuntimeError(f"stand-in process failed to start: {line!r} {self._stderr()}")
-        except BaseException:
-            self.stop()
-            raise
+            on_failure.pop_all()
         self.url = line.split()[1]
         return self
 
