@@ -24,7 +24,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -39,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from llmstack.spec import Gateway  # noqa: E402
 from tests.gateway.rendered import rendered_config, served_model, to_loopback  # noqa: E402
-from tests.standins import LiteLLMProxy, free_port  # noqa: E402
+from tests.standins import LiteLLMProxy, StandInProcess, TokenSchedule, free_port  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 STACK = "prod"
@@ -59,59 +58,9 @@ BEFORE: dict[str, dict[str, Any]] = {
 DROP_BEFORE: dict[str, tuple[str, ...]] = {"router_settings": ("retry_policy", "allowed_fails_policy")}
 
 
-class ChildStandIn:
-    """A stand-in in its own process on a fixed loopback port: `kill()` is SIGKILL, `start()` binds the port again."""
-
-    def __init__(self, kind: str, model: str) -> None:
-        self.kind, self.model, self.port = kind, model, free_port()
-        self._proc: subprocess.Popen[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 20.0) -> None:
-        cmd = [sys.executable, "-m", "tests.standins.serve", self.kind, "--model", self.model, "--port",
-               str(self.port), "--ttft", str(TTFT), "--itl", str(ITL), "--tokens", str(TOKENS), "--uvloop"]
-        began = time.monotonic()
-        while True:  # the port may sit in TIME_WAIT for a moment after a kill: retry the bind, bounded
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            if line.startswith("READY "):
-                self._proc = proc
-                return
-            proc.kill()
-            err = proc.communicate(timeout=10)[1]
-            if time.monotonic() - began > timeout:
-                raise RuntimeError(f"{self.kind} stand-in did not start on port {self.port}: {err[-500:]}")
-            time.sleep(0.2)
-
-    def kill(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.kill()
-            proc.communicate(timeout=10)
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        assert proc.stdin is not None
-        proc.stdin.close()  # serve.py exits when stdin closes
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-
-    def requests(self) -> list[dict[str, Any]]:
-        data: list[dict[str, Any]] = httpx.get(self.url + "/_standin/requests", timeout=30).json()
-        return data
+def child_standin(kind: str, model: str) -> StandInProcess:
+    """A stand-in in its own process on a fixed loopback port: `kill()` is SIGKILL, `start()` binds it again."""
+    return StandInProcess(kind, TokenSchedule(TTFT, ITL, TOKENS), model=model, port=free_port())
 
 
 def kind_for(dep: dict[str, Any]) -> str:
@@ -120,7 +69,7 @@ def kind_for(dep: dict[str, Any]) -> str:
     return "ollama" if dep["litellm_params"]["model"].startswith("ollama_chat/") else "vllm"
 
 
-def proxy_config(rendered: dict[str, Any], variant: str, standins: dict[str, ChildStandIn]) -> dict[str, Any]:
+def proxy_config(rendered: dict[str, Any], variant: str, standins: dict[str, StandInProcess]) -> dict[str, Any]:
     config = to_loopback(rendered, {name: s.url for name, s in standins.items()})
     if variant == "before":
         for section, values in BEFORE.items():
@@ -159,7 +108,7 @@ def timed_requests(client: httpx.Client, url: str, headers: dict[str, str], body
     return latencies, overheads
 
 
-def overhead(proxy: LiteLLMProxy, primary: ChildStandIn, n: int, warmup: int) -> dict[str, Any]:
+def overhead(proxy: LiteLLMProxy, primary: StandInProcess, n: int, warmup: int) -> dict[str, Any]:
     direct_body = dict(BODY, model=primary.model)
     deadline = time.monotonic() + 300
     with httpx.Client(timeout=30) as client:
@@ -213,7 +162,7 @@ def load_client(idx: int, proxy: LiteLLMProxy, bases: dict[str, str], t0: float,
                 run.samples.append(sample)
 
 
-def failover(proxy: LiteLLMProxy, primary: ChildStandIn, fallback: ChildStandIn, gateway: dict[str, Any],
+def failover(proxy: LiteLLMProxy, primary: StandInProcess, fallback: StandInProcess, gateway: dict[str, Any],
              clients: int, pre_kill_s: float, dead_s: float) -> dict[str, Any]:
     bases = {"primary": primary.url, "fallback": fallback.url}
     run, stop = LoadRun(), threading.Event()
@@ -274,7 +223,7 @@ def failover(proxy: LiteLLMProxy, primary: ChildStandIn, fallback: ChildStandIn,
 
 def run_variant(variant: str, n: int, warmup: int, clients: int) -> dict[str, Any]:
     config = rendered_config(STACK)
-    standins = {dep["model_name"]: ChildStandIn(kind_for(dep), served_model(dep)) for dep in config["model_list"]}
+    standins = {dep["model_name"]: child_standin(kind_for(dep), served_model(dep)) for dep in config["model_list"]}
     try:
         for s in standins.values():
             s.start()

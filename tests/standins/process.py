@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,35 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class StandInProcess:
-    def __init__(self, kind: str, schedule: TokenSchedule, *, model: str | None = None, uvloop: bool = True) -> None:
+    def __init__(self, kind: str, schedule: TokenSchedule, *, model: str | None = None, uvloop: bool = True,
+                 port: int = 0) -> None:
         self.kind = kind
         self.schedule = schedule
         self.model = model
         self.uvloop = uvloop
+        self.port = port  # 0: any free port; a fixed port lets `kill()` + `start()` come back at the same address
         self.url = ""
         self._proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout: float = 20.0) -> StandInProcess:
+        """Start the child; with a fixed port, retry the bind (bounded by `timeout`) while it sits in TIME_WAIT."""
+        began = time.monotonic()
+        while True:
+            try:
+                return self._start_once()
+            except RuntimeError:
+                if not self.port or time.monotonic() - began > timeout:
+                    raise
+                time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL, like a crashed container: in-flight streams break, new connections are refused."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+    def _start_once(self) -> StandInProcess:
         cmd = [
             sys.executable,
             "-m",
@@ -39,6 +60,8 @@ class StandInProcess:
         ]
         if self.model:
             cmd += ["--model", self.model]
+        if self.port:
+            cmd += ["--port", str(self.port)]
         if self.uvloop:
             cmd.append("--uvloop")
         self._proc = subprocess.Popen(
