@@ -16,15 +16,22 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.standins._server import RECORD, StandIn, json_body, prompt_tokens
-from tests.standins.openai_server import OpenAIStreamer, TokenSchedule, openai_error, sleep_until, token_text
+from tests.standins._server import RECORD, json_body, prompt_tokens
+from tests.standins.openai_server import (
+    GeneratingStandIn,
+    OpenAIStreamer,
+    TokenSchedule,
+    openai_error,
+    sleep_until,
+    token_text,
+)
 
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-class OllamaStandIn(StandIn):
+class OllamaStandIn(GeneratingStandIn):
     kind = "ollama"
 
     def __init__(
@@ -33,14 +40,6 @@ class OllamaStandIn(StandIn):
         super().__init__(port=port)
         self.models = models
         self.streamer = OpenAIStreamer(schedule or TokenSchedule(), owned_by="library", fingerprint="fp_ollama")
-
-    @property
-    def schedule(self) -> TokenSchedule:
-        return self.streamer.schedule
-
-    @schedule.setter
-    def schedule(self, value: TokenSchedule) -> None:
-        self.streamer.schedule = value
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.root)  # aiohttp answers HEAD for GET routes too

@@ -169,7 +169,21 @@ def openai_error(message: str, status: int, err_type: str) -> web.Response:
     return web.json_response({"error": {"message": message, "type": err_type, "code": status}}, status=status)
 
 
-class VllmStandIn(StandIn):
+class GeneratingStandIn(StandIn):
+    """A stand-in that generates tokens on a `TokenSchedule` (settable at runtime via `.schedule`)."""
+
+    streamer: OpenAIStreamer
+
+    @property
+    def schedule(self) -> TokenSchedule:
+        return self.streamer.schedule
+
+    @schedule.setter
+    def schedule(self, value: TokenSchedule) -> None:
+        self.streamer.schedule = value
+
+
+class VllmStandIn(GeneratingStandIn):
     """A `vllm serve <model>` look-alike. `schedule` may be replaced between requests."""
 
     kind = "vllm"
@@ -189,14 +203,6 @@ class VllmStandIn(StandIn):
         self.max_model_len = max_model_len
         self.streamer = OpenAIStreamer(schedule or TokenSchedule(), owned_by="vllm")
         self.completed = 0
-
-    @property
-    def schedule(self) -> TokenSchedule:
-        return self.streamer.schedule
-
-    @schedule.setter
-    def schedule(self, value: TokenSchedule) -> None:
-        self.streamer.schedule = value
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/health", self.health)
