@@ -7,7 +7,7 @@ Run: `uv run python benchmarks/gateway_latency.py` (writes benchmarks/results/ga
 Everything runs on loopback with the real proxy (the venv's `litellm`, 1.108.7) and the config the
 `LiteLLMGateway` component renders for `stacks/Pulumi.prod.yaml` (`llmstack.preview.run_program`), api_base hosts
 rewritten to stand-ins. Each stand-in runs in its own process (`python -m tests.standins.serve`, own GIL, aiohttp
-with TCP_NODELAY: the reference §7.x Nagle pitfall does not apply), so the client does not slow the servers.
+with TCP_NODELAY: docs/engines.md §7.12 Nagle pitfall does not apply), so the client does not slow the servers.
 
 1. Overhead: N sequential non-streaming chat requests straight to the stand-in, then N through the proxy (same
    body, keep-alive client, warm-up excluded). Added latency = proxy percentile - direct percentile.

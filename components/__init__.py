@@ -2,7 +2,7 @@
 `llmstack:index:<Name>`; they can be used one by one or composed by `InferenceStack`."""
 
 from components.backend import EmbeddingService, EmbeddingServiceArgs, InferenceBackend, InferenceBackendArgs
-from components.gateway import GatewayRouteArgs, LiteLLMGateway, LiteLLMGatewayArgs
+from components.litellm_gateway import GatewayRouteArgs, LiteLLMGateway, LiteLLMGatewayArgs
 from components.network import Network, NetworkArgs
 from components.nodes import CpuNode, GpuNode, GpuNodeArgs, NodeArgs
 from components.observability import Observability, ObservabilityArgs

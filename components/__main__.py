@@ -1,5 +1,5 @@
 """Plugin entry point: the Pulumi CLI runs `python <this folder> <engine address>` (the explicit layout of a Python
-component package, pulumi-notes §3.2) in the plugin's virtualenv, which `requirements.txt` fills with this project
+component package, docs/pulumi.md §3.2) in the plugin's virtualenv, which `requirements.txt` fills with this project
 at the release tag.
 
 Python puts this folder itself first on sys.path when it runs a directory; it is dropped before importing, so

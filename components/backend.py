@@ -1,17 +1,25 @@
 """`InferenceBackend` and `EmbeddingService`: one engine container each, launched from the engine table."""
 
-from typing import NotRequired, TypedDict
+from collections.abc import Mapping
+from typing import NotRequired, Self, TypedDict, TypeVar, cast
 
 import pulumi
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from components.container import docker_provider, engine_container, publish_ip
-from llmstack.deployment import Node, Service, backend_services, embedding_service
+from components.container import Placement, docker_provider, engine_container
+from llmstack.labels import component_type
 from llmstack.spec import Backend, Embeddings, input_error
+from llmstack.stackplan import Node, Service, backend_services, embedding_service
+
+_Spec = TypeVar("_Spec", bound=BaseModel)
+# The InferenceBackendArgs fields that are Backend (spec) fields.
+_BACKEND_FIELDS = ("engine", "model", "context", "quant", "concurrency", "kv_dtype", "tensor_parallel",
+                   "gpu_memory_utilization", "instance_type", "gateway_model", "served_model_name", "source", "image",
+                   "extra_args", "allow_gguf_on_vllm")
 
 
 class ServiceArgs(TypedDict):
-    """The fields `_run` reads. The public Args types below declare them again instead of inheriting them: the
+    """The fields `_placement` reads. The public Args types below declare them again instead of inheriting them: the
     component schema analyzer (pulumi.provider.experimental) takes attribute docstrings only from the class it
     analyses, so inherited fields would lose their descriptions (tests/package checks the two stay identical)."""
 
@@ -98,6 +106,10 @@ class EmbeddingServiceArgs(TypedDict):
 
 
 class _ServiceComponent(pulumi.ComponentResource):
+    """One planned service on one Docker host. The public constructors parse their args and plan; `planned` takes a
+    service the stack plan already made (InferenceStack), so nothing is planned twice."""
+
+    TYPE = ""
     # Declared again, with descriptions, on each public subclass (the schema analyzer reads docstrings per class).
     container_name: pulumi.Output[str]
     url: pulumi.Output[str]
@@ -105,13 +117,27 @@ class _ServiceComponent(pulumi.ComponentResource):
     engine: pulumi.Output[str]
     served_model_name: pulumi.Output[str]
 
-    def _run(self, name: str, service: Service, args: ServiceArgs, secrets: dict[str, pulumi.Input[str]]) -> None:
-        ip = publish_ip(name, args.get("publish", "loopback"))
-        provider = docker_provider(f"{name}-docker", args["docker_host"], self)
+    @classmethod
+    def planned(cls, name: str, service: Service, placement: Placement, secrets: Mapping[str, pulumi.Input[str]],
+                opts: pulumi.ResourceOptions | None = None) -> Self:
+        """The component for a service of the stack plan, on `placement`, with the config secrets it reads."""
+        component = cls.__new__(cls)
+        pulumi.ComponentResource.__init__(component, cls.TYPE, name, {}, opts)
+        component._build(name, service, placement, secrets)
+        return component
+
+    def _build(self, name: str, service: Service, placement: Placement,
+               secrets: Mapping[str, pulumi.Input[str]]) -> None:
+        if service.engine.legacy:
+            pulumi.log.warn(f"{name}: {service.engine.name} is in maintenance mode upstream; prefer vllm or sglang",
+                            resource=self)
+        provider = docker_provider(f"{name}-docker", placement.docker_host, self)
+        # Wrapped as secrets even when a caller passes plain strings: they must never land in state in clear.
+        wanted = {key: pulumi.Output.secret(value) for key, value in secrets.items()
+                  if key in service.launch.secret_env.values()}
         container = engine_container(
-            f"{name}-container", f"llm-{name}", service.launch, parent=self, provider=provider,
-            network=args["network_name"], alias=name, bind_ip=ip, secrets=secrets,
-            host_port=args.get("host_port"),
+            f"{name}-container", service.container_name, service.launch, placement, parent=self, provider=provider,
+            alias=name, secrets=wanted,
         )
         self.container_name = container.name
         self.url = pulumi.Output.from_input(f"http://{name}:{service.launch.port}")
@@ -122,16 +148,28 @@ class _ServiceComponent(pulumi.ComponentResource):
                                "engine": self.engine, "served_model_name": self.served_model_name})
 
 
-def _spec(model: type[Backend] | type[Embeddings], name: str, values: dict[str, object]) -> Backend | Embeddings:
+def _parse(model: type[_Spec], name: str, values: Mapping[str, object]) -> _Spec:
     try:
         return model.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as err:
         raise input_error(err, name) from None
 
 
+def _placement(args: ServiceArgs) -> Placement:
+    return Placement(args["docker_host"], args["network_name"], args.get("publish", "loopback"),
+                     args.get("host_port"))
+
+
+def _secrets(args: Mapping[str, object]) -> dict[str, pulumi.Input[str]]:
+    """The config secrets a caller passed, keyed as the engine table's `secrets` name them."""
+    return {key: cast(pulumi.Input[str], args[arg])
+            for arg, key in (("hf_token", "hfToken"), ("ngc_api_key", "ngcApiKey")) if arg in args}
+
+
 class InferenceBackend(_ServiceComponent):
     """One engine container serving one model, with a health check that works in that engine's image."""
 
+    TYPE = component_type("InferenceBackend")
     container_name: pulumi.Output[str]
     """Docker container name."""
     url: pulumi.Output[str]
@@ -144,30 +182,19 @@ class InferenceBackend(_ServiceComponent):
     """Model name the engine serves."""
 
     def __init__(self, name: str, args: InferenceBackendArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("llmstack:index:InferenceBackend", name, {}, opts)
-        keys = ("engine", "model", "context", "quant", "concurrency", "kv_dtype", "tensor_parallel",
-                "gpu_memory_utilization", "instance_type", "gateway_model", "served_model_name", "source", "image",
-                "extra_args", "allow_gguf_on_vllm")
-        backend = _spec(Backend, name, {"name": name, **{k: args.get(k) for k in keys}})
-        assert isinstance(backend, Backend)
-        if backend.engine == "tgi":
-            pulumi.log.warn(f"{name}: TGI is in maintenance mode upstream; prefer vllm or sglang", resource=self)
+        super().__init__(self.TYPE, name, {}, opts)
+        backend = _parse(Backend, name, {"name": name, **{k: args.get(k) for k in _BACKEND_FIELDS}})
         (service,) = backend_services(
             backend, environment=args.get("environment", "default"), gpu=args.get("gpus", True),
             size=backend.instance_type is not None, where=name,
         )
-        # Wrapped as secrets even when a caller passes plain strings: they must never land in state in clear.
-        secrets: dict[str, pulumi.Input[str]] = {}
-        if "hf_token" in args:
-            secrets["hfToken"] = pulumi.Output.secret(args["hf_token"])
-        if "ngc_api_key" in args:
-            secrets["ngcApiKey"] = pulumi.Output.secret(args["ngc_api_key"])
-        self._run(name, service, args, secrets)
+        self._build(name, service, _placement(args), _secrets(args))
 
 
 class EmbeddingService(_ServiceComponent):
     """The embedding model in its own CPU container, so it never shares an inference GPU."""
 
+    TYPE = component_type("EmbeddingService")
     container_name: pulumi.Output[str]
     """Docker container name."""
     url: pulumi.Output[str]
@@ -180,12 +207,8 @@ class EmbeddingService(_ServiceComponent):
     """Model name the engine serves."""
 
     def __init__(self, name: str, args: EmbeddingServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("llmstack:index:EmbeddingService", name, {}, opts)
-        spec = _spec(Embeddings, name, {k: args.get(k) for k in ("engine", "model", "image")})
-        assert isinstance(spec, Embeddings)
+        super().__init__(self.TYPE, name, {}, opts)
+        spec = _parse(Embeddings, name, {k: args.get(k) for k in ("engine", "model", "image")})
         node = Node(args.get("node", name), "host", args.get("instance_type"))
-        service = embedding_service(spec, environment=args.get("environment", "default"), node=node)
-        secrets: dict[str, pulumi.Input[str]] = {}
-        if "hf_token" in args:
-            secrets["hfToken"] = pulumi.Output.secret(args["hf_token"])
-        self._run(name, service, args, secrets)
+        service = embedding_service(spec, environment=args.get("environment", "default"), node=node, name=name)
+        self._build(name, service, _placement(args), _secrets(args))

@@ -1,22 +1,24 @@
 """One engine container from a `Launch`: the shared recipe behind every service component.
 
-pulumi_docker v5 facts: ../shared/reference/pulumi-notes.md §5 (labels are {label, value} lists, envs are "K=V"
-strings, `gpus` conflicts with device_requests, shm_size in MB, `wait` needs a health check).
+pulumi_docker v5 facts: docs/pulumi.md §5 (labels are {label, value} lists, envs are "K=V" strings, `gpus` conflicts
+with device_requests, shm_size in MB, `wait` needs a health check).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
 
 from llmstack.errors import InputError
-from llmstack.launch import Launch
+from llmstack.labels import Key
+from llmstack.stackplan import Launch
 
 # Docker's json-file driver grows without bound by default; rotate (docs.docker.com/engine/logging/drivers/json-file).
 LOG_OPTS = {"max-size": "50m", "max-file": "5"}
-# Health-check cadence: LiteLLM's upstream compose uses 30 s / 10 s / 3 retries (engines-and-gateway §3);
+# Health-check cadence: LiteLLM's upstream compose uses 30 s / 10 s / 3 retries (docs/engines.md §3);
 # start_interval (Docker 25+) probes every 5 s during the start period so a ready engine turns healthy quickly.
 HEALTH_INTERVAL, HEALTH_TIMEOUT, HEALTH_RETRIES, START_INTERVAL = "30s", "10s", 3, "5s"
 # Where a published port binds: loopback on the local Docker engine; on an EC2 node the host's interfaces, with the
@@ -28,6 +30,17 @@ def publish_ip(component: str, publish: str) -> str | None:
     if publish not in PUBLISH_IPS:
         raise InputError(f"{component}: publish", publish, f"use one of: {', '.join(PUBLISH_IPS)}")
     return PUBLISH_IPS[publish]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a service's container runs and how it is reached: a Docker host, the network it joins (None: the default
+    bridge), and how its port is published (`loopback`, `host` or `none`, on `host_port` or the engine's own port)."""
+
+    docker_host: pulumi.Input[str]
+    network: pulumi.Input[str] | None
+    publish: str = "loopback"
+    host_port: int | None = None
 
 
 # A new node's host key is unknown; trust it on first use (and refuse a changed one later) instead of prompting.
@@ -53,19 +66,19 @@ def engine_container(
     name: str,
     container_name: str,
     launch: Launch,
+    placement: Placement,
     *,
     parent: pulumi.Resource,
     provider: docker.Provider,
-    network: pulumi.Input[str],
     alias: str,
-    bind_ip: str | None,
     secrets: Mapping[str, pulumi.Input[str]],
     uploads: list[docker.ContainerUploadArgs] | None = None,
-    host_port: int | None = None,
 ) -> docker.Container:
+    """The image, the cache volume and the container of one planned process on one Docker host."""
+    bind_ip = publish_ip(name, placement.publish)
     on_host = pulumi.ResourceOptions(parent=parent, provider=provider)
     image = docker.RemoteImage(f"{name}-image", name=launch.image, keep_locally=True, opts=on_host)
-    cache = docker.Volume(f"{name}-cache", name=f"{container_name}-cache", opts=on_host)
+    cache = docker.Volume(f"{name}-cache", name=f"{container_name}-cache", opts=on_host) if launch.cache_dir else None
     return docker.Container(
         name,
         name=container_name,
@@ -74,13 +87,16 @@ def engine_container(
         command=list(launch.command),
         envs=environment(launch, secrets),
         labels=[docker.ContainerLabelArgs(label=k, value=v)
-                for k, v in sorted((launch.labels | {"llmstack.image": launch.image}).items())],
+                for k, v in sorted((launch.labels | {Key.IMAGE.label: launch.image}).items())],
         gpus="all" if launch.gpus else None,
         shm_size=launch.shm_size_mb,
-        ports=[docker.ContainerPortArgs(internal=launch.port, external=host_port or launch.port, ip=bind_ip)]
+        capabilities=docker.ContainerCapabilitiesArgs(adds=list(launch.capabilities)) if launch.capabilities else None,
+        ports=[docker.ContainerPortArgs(internal=launch.port, external=placement.host_port or launch.port, ip=bind_ip)]
         if bind_ip is not None else None,
-        networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network, aliases=[alias])],
-        volumes=[docker.ContainerVolumeArgs(volume_name=cache.name, container_path=launch.cache_dir)],
+        networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=placement.network, aliases=[alias])]
+        if placement.network is not None else None,
+        volumes=[docker.ContainerVolumeArgs(volume_name=cache.name, container_path=launch.cache_dir)]
+        if cache is not None else None,
         uploads=uploads,
         restart="unless-stopped",
         log_driver="json-file",

@@ -1,6 +1,6 @@
 """EC2 nodes: `GpuNode` for engines, `CpuNode` for the gateway, embeddings and monitoring.
 
-pulumi_aws v7 facts: ../shared/reference/pulumi-notes.md §6 (DLAMI id from SSM via `insecure_value`, IMDSv2 with
+pulumi_aws v7 facts: docs/pulumi.md §6 (DLAMI id from SSM via `insecure_value`, IMDSv2 with
 hop limit 2 for containers, per-rule security-group resources, user data is plaintext in state).
 """
 
@@ -13,6 +13,8 @@ import pulumi_command as command
 
 from components.userdata import user_data, wait_ready_command
 from llmstack.errors import InputError
+from llmstack.labels import Key, component_type
+from llmstack.monitoring import dcgm_exporter
 from llmstack.planner import PlanRequest, plan
 
 # SSM public parameters: AWS Deep Learning Base OSS Nvidia Driver GPU AMI, and Canonical's Ubuntu 24.04 for CPU nodes
@@ -21,7 +23,6 @@ GPU_AMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver
 CPU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 # Lets AWS Systems Manager reach the node without opening SSH to the world.
 SSM_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-DCGM_PORT = 9400  # dcgm-exporter's default listen port (NVIDIA/dcgm-exporter README)
 SSH_PORT = 22
 
 
@@ -120,8 +121,8 @@ class _Ec2Node(pulumi.ComponentResource):
                role_tag: str) -> None:
         child = pulumi.ResourceOptions(parent=self)
         env = args.get("environment", "default")
-        tags = {"Name": name, "llmstack:role": role_tag, "llmstack:environment": env,
-                "llmstack:instance-type": instance_type, **args.get("tags", {})}
+        tags = {"Name": name, Key.ROLE.tag: role_tag, Key.ENVIRONMENT.tag: env, Key.INSTANCE_TYPE.tag: instance_type,
+                **args.get("tags", {})}
         sg = aws.ec2.SecurityGroup(f"{name}-sg", description=f"llmstack {role_tag} node {name}",
                                    vpc_id=args["vpc_id"], tags=tags, opts=child)
         for port in args["service_ports"]:
@@ -135,8 +136,9 @@ class _Ec2Node(pulumi.ComponentResource):
                     referenced_security_group_id=args["peer_security_group_id"],
                     description=f"port {port} from the gateway", opts=child)
         if gpu and "monitoring_security_group_id" in args:
+            dcgm_port = dcgm_exporter().port
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-dcgm", security_group_id=sg.id, ip_protocol="tcp", from_port=DCGM_PORT, to_port=DCGM_PORT,
+                f"{name}-dcgm", security_group_id=sg.id, ip_protocol="tcp", from_port=dcgm_port, to_port=dcgm_port,
                 referenced_security_group_id=args["monitoring_security_group_id"],
                 description="dcgm-exporter from Prometheus", opts=child)
         for i, cidr in enumerate(args.get("ssh_cidrs", [])):
@@ -211,7 +213,7 @@ class GpuNode(_Ec2Node):
     """The node's security group (pass it as a peer or monitoring group to other nodes)."""
 
     def __init__(self, name: str, args: GpuNodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("llmstack:index:GpuNode", name, {}, opts)
+        super().__init__(component_type("GpuNode"), name, {}, opts)
         self._build(name, args, gpu=True, instance_type=_gpu_instance_type(name, args),
                     ami_parameter=GPU_AMI_PARAMETER, role_tag="gpu")
 
@@ -233,7 +235,7 @@ class CpuNode(_Ec2Node):
     """The node's security group (pass it as a peer or monitoring group to other nodes)."""
 
     def __init__(self, name: str, args: NodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("llmstack:index:CpuNode", name, {}, opts)
+        super().__init__(component_type("CpuNode"), name, {}, opts)
         self._build(name, args, gpu=False, instance_type=args.get("instance_type", "m7i.xlarge"),
                     ami_parameter=CPU_AMI_PARAMETER, role_tag="cpu")
 

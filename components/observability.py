@@ -1,46 +1,21 @@
 """`Observability`: Prometheus with the engines', the gateway's and the GPUs' metrics, and the tested alert rules.
 
-The scrape config and the rules come from `llmstack.monitoring` (rules unit-tested with promtool); this component only
-places them: Prometheus on the CPU host, one DCGM exporter per GPU node. The gateway key reaches Prometheus as a
-secret file, never inline in the config.
+The monitoring plan (`llmstack.stackplan.MonitoringPlan`) holds the containers, the rules and the scrape config's
+render; this component only places them: Prometheus on the CPU host, one DCGM exporter per GPU node. The gateway key
+reaches Prometheus as a secret file, never inline in the config.
 """
 
-from typing import NotRequired, TypedDict
+from collections.abc import Mapping
+from typing import NotRequired, Self, TypedDict
 
 import pulumi
 import pulumi_docker as docker
 
-from components.container import (
-    HEALTH_INTERVAL,
-    HEALTH_RETRIES,
-    HEALTH_TIMEOUT,
-    LOG_OPTS,
-    START_INTERVAL,
-    docker_provider,
-    engine_container,
-    publish_ip,
-)
-from llmstack.launch import Launch
-from llmstack.monitoring import alert_rules_text
-from llmstack.monitoring.exporters import dcgm_exporter
-from llmstack.monitoring.prometheus import (
-    DEFAULT_RULE_FILES,
-    LITELLM_CREDENTIALS_FILE,
-    DcgmTarget,
-    ScrapeTarget,
-    render_prometheus_yaml,
-)
+from components.container import Placement, docker_provider, engine_container
+from llmstack.labels import component_type
+from llmstack.stackplan import EngineTarget, MonitoringPlan, plan_monitoring
 
-# The 2.53 long-term-support line (prometheus.io/docs/introduction/release-cycle/): the rules and the rendered config
-# are validated by promtool 2.x in CI (Debian's `prometheus` package), so the server runs the same major version.
-PROMETHEUS_IMAGE = "prom/prometheus:v2.53.2"
-PROMETHEUS_PORT = 9090
-PROMETHEUS_UID = "65534"  # `USER nobody` in prometheus/prometheus's Dockerfile
-CONFIG_PATH = "/etc/prometheus/prometheus.yml"
-# The prom/prometheus image is busybox-based: wget, no curl (prometheus/prometheus Dockerfile).
-# The dcgm-exporter image (Ubuntu based) is not known to ship curl; bash's /dev/tcp proves the exporter listens.
-DCGM_HEALTH = ("CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9400")
-PROMETHEUS_HEALTH = ("CMD", "wget", "-q", "--spider", f"http://localhost:{PROMETHEUS_PORT}/-/ready")
+PROMETHEUS = "prometheus"
 
 
 class EngineTargetArgs(TypedDict):
@@ -93,64 +68,63 @@ class ObservabilityArgs(TypedDict):
 class Observability(pulumi.ComponentResource):
     """Prometheus scraping the engines, the gateway and a DCGM exporter per GPU node, with the alert rules."""
 
+    TYPE = component_type("Observability")
     prometheus_config: pulumi.Output[str]
     """The rendered prometheus.yml."""
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("llmstack:index:Observability", name, {}, opts)
-        gpu_hosts = args.get("gpu_hosts", [])
-        environment = args.get("environment", "default")
-        exporter = dcgm_exporter()
-        for gpu in gpu_hosts:
-            provider = docker_provider(f"{name}-{gpu['node']}-docker", gpu["docker_host"], self)
-            on_host = pulumi.ResourceOptions(parent=self, provider=provider)
-            image = docker.RemoteImage(f"{name}-{gpu['node']}-dcgm-image", name=exporter.image_ref(),
-                                       keep_locally=True, opts=on_host)
-            docker.Container(
-                f"{name}-{gpu['node']}-dcgm", name="dcgm-exporter", image=image.image_id, gpus="all",
-                capabilities=docker.ContainerCapabilitiesArgs(adds=["SYS_ADMIN"]),
-                ports=[docker.ContainerPortArgs(internal=exporter.port, external=exporter.port)],
-                restart="unless-stopped", log_driver="json-file", log_opts=LOG_OPTS,
-                healthcheck=docker.ContainerHealthcheckArgs(
-                    tests=list(DCGM_HEALTH), interval=HEALTH_INTERVAL, timeout=HEALTH_TIMEOUT,
-                    retries=HEALTH_RETRIES, start_period="60s", start_interval=START_INTERVAL),
-                labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted({
-                    "llmstack.role": "monitoring", "llmstack.engine": "dcgm-exporter",
-                    "llmstack.image": exporter.image_ref(), "llmstack.node": gpu["node"],
-                    "llmstack.environment": environment}.items())],
-                opts=on_host)
+        super().__init__(self.TYPE, name, {}, opts)
         targets = args["engine_targets"]
-        addresses = [pulumi.Output.from_input(t["address"]) for t in targets]
-        gpu_addresses = [pulumi.Output.from_input(g["address"]) for g in gpu_hosts]
+        gpu_hosts = args.get("gpu_hosts", [])
+        plan = plan_monitoring(
+            [EngineTarget(t["backend"], t["engine"], t["model"], t["node"]) for t in targets],
+            [g["node"] for g in gpu_hosts], environment=args.get("environment", "default"),
+            node=args.get("node", name), gateway_address=args["gateway_address"])
+        self._build(name, plan, Placement(args["docker_host"], args["network_name"], args.get("publish", "none")),
+                    {t["backend"]: t["address"] for t in targets},
+                    {g["node"]: (g["docker_host"], g["address"]) for g in gpu_hosts}, args["master_key"])
 
-        def render(values: list[str]) -> str:
-            engine_addrs, gpu_addrs = values[: len(targets)], values[len(targets):]
-            scrape = [ScrapeTarget(engine=t["engine"], backend=t["backend"], model=t["model"], node=t["node"],
-                                   address=a) for t, a in zip(targets, engine_addrs, strict=True)]
-            dcgm = [DcgmTarget(node=g["node"], address=f"{a}:{exporter.port}")
-                    for g, a in zip(gpu_hosts, gpu_addrs, strict=True)]
-            return render_prometheus_yaml(scrape, litellm_target=args["gateway_address"], dcgm_targets=dcgm)
+    @classmethod
+    def planned(cls, name: str, plan: MonitoringPlan, placement: Placement, addresses: Mapping[str, pulumi.Input[str]],
+                gpu_hosts: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]], master_key: pulumi.Input[str],
+                opts: pulumi.ResourceOptions | None = None) -> Self:
+        """Monitoring of the stack plan: `addresses` maps each target to host:port, `gpu_hosts` each GPU node to its
+        (docker host, address)."""
+        component = cls.__new__(cls)
+        pulumi.ComponentResource.__init__(component, cls.TYPE, name, {}, opts)
+        component._build(name, plan, placement, addresses, gpu_hosts, master_key)
+        return component
 
-        self.prometheus_config = pulumi.Output.all(*addresses, *gpu_addresses).apply(render)
-        launch = Launch(
-            image=PROMETHEUS_IMAGE, entrypoint=None,
-            command=(f"--config.file={CONFIG_PATH}", "--storage.tsdb.retention.time=15d"),
-            env={}, secret_env={}, port=PROMETHEUS_PORT, health=PROMETHEUS_HEALTH, start_period_s=60,
-            cache_dir="/prometheus", shm_size_mb=None, gpus=False,
-            labels={"llmstack.role": "monitoring", "llmstack.engine": "prometheus",
-                    "llmstack.environment": environment, "llmstack.node": args.get("node", name)},
-        )
-        provider = docker_provider(f"{name}-docker", args["docker_host"], self)
+    def _build(self, name: str, plan: MonitoringPlan, placement: Placement,
+               addresses: Mapping[str, pulumi.Input[str]],
+               gpu_hosts: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]],
+               master_key: pulumi.Input[str]) -> None:
+        for node in plan.gpu_nodes:
+            docker_host, _ = gpu_hosts[node]
+            provider = docker_provider(f"{name}-{node}-docker", docker_host, self)
+            engine_container(f"{name}-{node}-dcgm", "dcgm-exporter", plan.dcgm_on(node),
+                             Placement(docker_host, None, "host"), parent=self, provider=provider,
+                             alias="dcgm-exporter", secrets={})
+        keys = [t.name for t in plan.targets]
+        values = [pulumi.Output.from_input(addresses[k]) for k in keys]
+        values += [pulumi.Output.from_input(gpu_hosts[n][1]) for n in plan.gpu_nodes]
+
+        def render(resolved: list[str]) -> str:
+            return plan.render(dict(zip(keys, resolved[: len(keys)], strict=True)),
+                               dict(zip(plan.gpu_nodes, resolved[len(keys):], strict=True)))
+
+        self.prometheus_config = pulumi.Output.all(*values).apply(render)
+        provider = docker_provider(f"{name}-docker", placement.docker_host, self)
         engine_container(
-            f"{name}-prometheus", "llm-prometheus", launch, parent=self, provider=provider,
-            network=args["network_name"], alias="prometheus",
-            bind_ip=publish_ip(name, args.get("publish", "none")), secrets={},
+            f"{name}-prometheus", "llm-prometheus", plan.prometheus, placement, parent=self, provider=provider,
+            alias=PROMETHEUS, secrets={},
             uploads=[
-                docker.ContainerUploadArgs(file=CONFIG_PATH, content=self.prometheus_config),
-                docker.ContainerUploadArgs(file=DEFAULT_RULE_FILES[0], content=alert_rules_text()),
+                docker.ContainerUploadArgs(file=plan.config_path, content=self.prometheus_config),
+                docker.ContainerUploadArgs(file=plan.rules_path, content=plan.rules),
                 # Owner-only, owned by the user Prometheus runs as in its image (nobody, 65534).
-                docker.ContainerUploadArgs(file=LITELLM_CREDENTIALS_FILE, permissions="0400", owner=PROMETHEUS_UID,
-                                           group=PROMETHEUS_UID, content=pulumi.Output.secret(args["master_key"])),
+                docker.ContainerUploadArgs(file=plan.credentials_path, permissions="0400",
+                                           owner=plan.credentials_uid, group=plan.credentials_uid,
+                                           content=pulumi.Output.secret(master_key)),
             ],
         )
         self.register_outputs({"prometheus_config": self.prometheus_config})

@@ -19,13 +19,14 @@ from pulumi.runtime.proto import provider_pb2
 
 import llmstack
 from components.backend import EmbeddingService, InferenceBackend
-from components.gateway import LiteLLMGateway
+from components.litellm_gateway import LiteLLMGateway
 from components.network import Network
 from components.nodes import CpuNode, GpuNode
 from components.observability import Observability
 from components.stack import InferenceStack
+from llmstack.labels import PACKAGE
 
-PACKAGE_NAME = "llmstack"
+PACKAGE_NAME = PACKAGE
 """Package name: resource tokens are `llmstack:index:<Class>`, generated SDKs `pulumi_llmstack`/`@pulumi/llmstack`."""
 
 COMPONENTS: list[type[pulumi.ComponentResource]] = [

@@ -1,6 +1,6 @@
 """cloud-init user data for the nodes: ready Docker (and the NVIDIA container toolkit on GPU nodes), then prove it.
 
-User data is plaintext in state (pulumi-notes §6): no secrets here. The script ends by writing a marker that the
+User data is plaintext in state (docs/pulumi.md §6): no secrets here. The script ends by writing a marker that the
 node's readiness command waits for, so no container is created on a host whose runtime is not working.
 """
 

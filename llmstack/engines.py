@@ -10,15 +10,31 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from llmstack.errors import NotFoundError
+from llmstack.labels import Role
 
+# The inference engines a backend may name (a Literal, so the spec's JSON schema lists them; a test checks it equals
+# the table's inference engines).
 EngineName = Literal["ollama", "vllm", "sglang", "llamacpp", "tgi", "nim"]
-INFERENCE_ENGINES: tuple[EngineName, ...] = ("ollama", "vllm", "sglang", "llamacpp", "tgi", "nim")
+
+
+class ContextLimit(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    flags: tuple[str, ...]
+    env: tuple[str, ...]
 
 
 class Engine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
+    role: Role
+    needs_gpu: bool
+    shm_mb: int | None
+    secrets: dict[str, str]
+    model_source: Literal["hf", "gguf-repo", "ollama-tag", "none"]
+    model_flags: tuple[str, ...]
+    context_limit: ContextLimit
     image: str
     tag: str
     digest: str | None
@@ -48,6 +64,10 @@ class Engine(BaseModel):
         """Whether the stock image of this engine loads weights of format family `fmt` (gguf, awq, fp8, ...)."""
         return fmt in self.formats
 
+    @property
+    def is_inference(self) -> bool:
+        return self.role is Role.INFERENCE
+
 
 @cache
 def engines() -> dict[str, Engine]:
@@ -60,3 +80,8 @@ def engine(name: str) -> Engine:
     if name not in table:
         raise NotFoundError("engine", name, f"Use one of: {', '.join(sorted(table))}.")
     return table[name]
+
+
+def inference_engines() -> tuple[str, ...]:
+    """The engines that serve generation (role inference), in table order."""
+    return tuple(name for name, e in engines().items() if e.is_inference)

@@ -19,16 +19,16 @@ from typing import Any
 
 from google.protobuf import json_format
 from pulumi.runtime import proto
+from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key  # how the engine marks a secret in a Struct
 
 from llmstack.errors import InputError
+from llmstack.labels import CONTAINER
 from llmstack.preview import Registration
 from policies import ALL_POLICIES, configure_request, make_analyzer
 from policies.security import KEY_FILE_MODES, SECRET_ENV
 
 _LEVEL_NAMES = {proto.ADVISORY: "advisory", proto.MANDATORY: "mandatory", proto.DISABLED: "disabled",
                 proto.REMEDIATE: "remediate"}
-_SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
-CONTAINER = "docker:index/container:Container"
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def _violation(diag: Any, rtype: str, name: str, urn: str) -> Violation:
 
 
 def _is_secret(value: Any) -> bool:
-    return isinstance(value, Mapping) and value.get(_SECRET_SIG[0]) == _SECRET_SIG[1]
+    return isinstance(value, Mapping) and value.get(_special_sig_key) == _special_secret_sig
 
 
 def _plain_strings(value: Any) -> Iterable[str]:

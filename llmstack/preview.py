@@ -21,6 +21,7 @@ import pulumi
 from google.protobuf import json_format
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 
+from llmstack.labels import INSTANCE, REMOTE_COMMAND, REMOTE_IMAGE, SSM_GET_PARAMETER
 from llmstack.spec import PROJECT, stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,19 +49,19 @@ class _Outputs(Mocks):
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
-        if args.typ == "docker:index/remoteImage:RemoteImage":
+        if args.typ == REMOTE_IMAGE:
             state["imageId"] = f"sha256:{abs(hash(args.inputs.get('name'))):064x}"[:71]
             state["repoDigest"] = f"{args.inputs.get('name')}"
-        elif args.typ == "aws:ec2/instance:Instance":
+        elif args.typ == INSTANCE:
             self._ip += 1
             state |= {"privateIp": f"10.40.0.{self._ip}", "publicIp": f"198.51.100.{self._ip}",
                       "arn": f"arn:aws:ec2:us-east-1:000000000000:instance/i-{args.name}"}
-        elif args.typ == "command:remote:Command":
+        elif args.typ == REMOTE_COMMAND:
             state |= {"stdout": "", "stderr": ""}
         return f"{args.name}-id", state
 
     def call(self, args: MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
-        if args.token == "aws:ssm/getParameter:getParameter":
+        if args.token == SSM_GET_PARAMETER:
             return {"name": args.args.get("name"), "type": "String", "value": _FAKE_AMI,
                     "insecureValue": _FAKE_AMI, "arn": "arn:aws:ssm:::parameter", "version": 1}, []
         raise KeyError(f"the preview mocks don't know invoke {args.token}; add its real result shape here")

@@ -18,16 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from llmstack.engines import EngineName
 from llmstack.errors import InputError
+from llmstack.images import check_pinned
 
 PROJECT = "llm-inference-stack"
 _DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
 _SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,200}$")
-# [registry[:port]/]path[:tag][@sha256:digest] (the Docker reference grammar, distribution/reference).
-_IMAGE = re.compile(
-    r"^(?:[\w.-]+(?::\d+)?/)?[a-z0-9._/-]+(?::(?P<tag>[\w][\w.-]{0,127}))?(?P<digest>@sha256:[0-9a-f]{64})?$"
-)
-# Tags that move: a deploy would not be reproducible (engines-and-gateway §7.10).
-MOVING_TAGS = frozenset({"latest", "main", "main-latest", "main-stable", "stable", "nightly"})
 
 
 class _Strict(BaseModel):
@@ -35,16 +30,7 @@ class _Strict(BaseModel):
 
 
 def _pinned_image(value: str | None) -> str | None:
-    if value is None:
-        return None
-    match = _IMAGE.match(value)
-    if not match or not (match["tag"] or match["digest"]):
-        raise ValueError(
-            "pin the image by release tag or digest, e.g. vllm/vllm-openai:v0.30.0 or repo@sha256:<64 hex>"
-        )
-    if match["tag"] in MOVING_TAGS and not match["digest"]:
-        raise ValueError(f"':{match['tag']}' moves; pin a release tag or add @sha256:<digest>")
-    return value
+    return None if value is None else check_pinned(value)
 
 
 def _dns_label(value: str) -> str:
@@ -114,7 +100,7 @@ class Gateway(_Strict):
 
     fallbacks: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     # 0: the fallback is the retry. A retry on the same dead deployment adds LiteLLM's backoff before the fallback
-    # runs (~2.1 s with num_retries 1, reference §7.x); with 0 the first request after a kill took ~0.4 s under load.
+    # runs (~2.1 s with num_retries 1, reference §7.12); with 0 the first request after a kill took ~0.4 s under load.
     num_retries: int = Field(default=0, ge=0, le=5)
     # Whole-request budget for non-streaming generations (a long completion on a busy vLLM). LiteLLM 1.108.7 uses it
     # as the connect timeout too, so only a dead *host* (not a refused connection) costs this much: docs/gateway.md.

@@ -1,8 +1,9 @@
 """The llm-inference-stack CrossGuard policy pack: guardrails for self-hosted LLM serving on Docker and EC2.
 
-Policies live in modules by area (serving, compute, gateway, security, network), one small factory per policy in the
-style of pulumi/pulumi-policy-aws (awsguard). `__main__.py` only builds the `PolicyPack`; tests, `llmstack preview`
-and anything else that analyses resources in process use `make_analyzer`, the same servicer the engine talks to.
+Policies live in modules by area (serving, compute, gateway, security, network), each registered where it is defined
+(`policies.registry`, in the style of pulumi/pulumi-policy-aws's awsguard `registerPolicy`). `__main__.py` only builds
+the `PolicyPack`; tests, `llmstack preview` and anything else that analyses resources in process use `make_analyzer`,
+the same servicer the engine talks to.
 
 Per-policy levels and settings use the CLI's policy-config format (docs/policies.md):
 `{"all": "mandatory", "no-gguf-on-vllm": {"enforcementLevel": "advisory"}, "images-pinned": {"exemptEnvironments":
@@ -15,21 +16,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from pulumi.runtime import proto
-from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from llmstack.errors import InputError
-from policies.compute import embeddings_off_inference_gpu, model_fits_gpu
-from policies.gateway import gateway_config_valid, gateway_master_key_secret, gateway_on_cpu_node, litellm_version_safe
-from policies.network import ipv6_disabled, no_public_inference_ports
-from policies.security import ebs_encrypted, images_pinned, imdsv2_required, secrets_not_plaintext
-from policies.serving import (
-    container_healthcheck_required,
-    context_limit_required,
-    no_gguf_on_vllm,
-    quantization_matches_engine,
-    restart_policy_required,
-)
+
+# The area modules register their policies on import.
+from policies import compute, gateway, network, security, serving  # noqa: F401
+from policies.registry import Policy, registered
 
 PACK_NAME = "llm-inference-stack"
 VERSION = "0.1.0"  # keep in step with PulumiPolicy.yaml (a test checks it)
@@ -37,32 +31,7 @@ DESCRIPTION = ("Guardrails for self-hosted LLM serving: engine/format fit, GPU m
                "config and master key, pinned images, IMDSv2, encrypted EBS, private engine ports.")
 PACK_LEVEL = EnforcementLevel.MANDATORY
 
-Policy = ResourceValidationPolicy | StackValidationPolicy
-
-ALL_POLICIES: list[Policy] = [
-    # serving
-    no_gguf_on_vllm(),
-    quantization_matches_engine(),
-    container_healthcheck_required(),
-    restart_policy_required(),
-    context_limit_required(),
-    # compute
-    model_fits_gpu(),
-    embeddings_off_inference_gpu(),
-    # gateway
-    gateway_on_cpu_node(),
-    gateway_master_key_secret(),
-    gateway_config_valid(),
-    litellm_version_safe(),
-    # security
-    images_pinned(),
-    imdsv2_required(),
-    ebs_encrypted(),
-    secrets_not_plaintext(),
-    # network
-    ipv6_disabled(),
-    no_public_inference_ports(),
-]
+ALL_POLICIES: list[Policy] = registered()
 
 _LEVELS = {
     "advisory": proto.ADVISORY,

@@ -1,8 +1,8 @@
 """Gateway policies: LiteLLM on a CPU node, its master key only as a secret env var, a config LiteLLM really reads,
 and a LiteLLM release that is pinned and not one of the compromised ones.
 
-Facts: ../shared/reference/engines-and-gateway.md §7 (master key, valid keys, dropped keys, provider prefixes,
-embedding mode, supply-chain incident 1.82.7/1.82.8).
+Facts: docs/engines.md §7 (master key, valid keys, dropped keys, provider prefixes, embedding mode, supply-chain
+incident 1.82.7/1.82.8).
 """
 
 from __future__ import annotations
@@ -12,53 +12,46 @@ from collections.abc import Mapping
 from typing import Any
 
 import yaml
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-)
+from pulumi_policy import ResourceValidationArgs
 
 from llmstack.catalog import model_by_ref
-from llmstack.gateway import DROPPED_KEYS, MASTER_KEY_ENV, unknown_keys
+from llmstack.images import MOVING_TAGS, parse_image
+from llmstack.labels import CONTAINER, INSTANCE, LAUNCH_TEMPLATE, REMOTE_COMMAND, REMOTE_IMAGE, Key
+from llmstack.stackplan.litellm_config import DROPPED_KEYS, MASTER_KEY_ENV, unknown_keys
 from policies import props as p
-from policies.props import Report
+from policies.registry import Report, resource_policy
 
 PERMIT_WEAK = "dangerously_permit_weak_or_unset_master_key"
 PERMIT_WEAK_ENV = "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY"
 # Publicly known keys LiteLLM refuses (master_key_boot_check.py; the docs' example is sk-1234).
 WEAK_KEYS = frozenset({"sk-1234", "sk-12345", "sk-123456", "sk-admin", "sk-test", "sk-master", "sk-litellm"})
 KEY_RE = re.compile(r"\bsk-[A-Za-z0-9_\-]{4,}")
-MOVING_TAGS = ("latest", "main", "main-latest", "main-stable", "stable")
 COMPROMISED = ("1.82.7", "1.82.8")  # BerriAI/litellm#24512, OSV MAL-2026-2144
 _VERSION_RE = re.compile(r"v?(\d+\.\d+\.\d+)")
 _PIP_PIN_RE = re.compile(r"litellm(?:\[[^\]]*\])?\s*(?:==|===|@)\s*v?(\d+\.\d+\.\d+)", re.IGNORECASE)
 
 
-def gateway_on_cpu_node(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: Report) -> None:
-        if args.resource_type != p.CONTAINER or not p.is_gateway(args.props):
-            return
-        if p.requests_gpu(args.props):
-            report(f"gateway container '{args.name}' requests GPUs; LiteLLM never loads weights. Fix: remove "
-                   "gpus/device_requests and run it on the CPU node.")
-        instance_type = p.label(args.props, "instance-type")
-        if instance_type and p.is_gpu_instance_type(instance_type):
-            report(f"gateway container '{args.name}' is placed on {instance_type}, a GPU instance. Fix: run the "
-                   "gateway on a CPU instance (gateway.instance_type, e.g. m7i.xlarge) and keep GPUs for engines.")
-
-    return ResourceValidationPolicy(
-        name="gateway-on-cpu-node",
-        description="The LiteLLM gateway requests no GPU and its llmstack.instance-type (if any) is not a GPU "
-        "instance in the catalog.",
-        validate=validate,
-        enforcement_level=level,
-    )
+@resource_policy(
+    "gateway-on-cpu-node",
+    types=(CONTAINER,),
+    description="The LiteLLM gateway requests no GPU and its llmstack.instance-type (if any) is not a GPU "
+    "instance in the catalog.",
+)
+def gateway_on_cpu_node(args: ResourceValidationArgs, report: Report) -> None:
+    if not p.is_gateway(args.props):
+        return
+    if p.requests_gpu(args.props):
+        report(f"gateway container '{args.name}' requests GPUs; LiteLLM never loads weights. Fix: remove "
+               "gpus/device_requests and run it on the CPU node.")
+    instance_type = p.label(args.props, Key.INSTANCE_TYPE)
+    if instance_type and p.is_gpu_instance_type(instance_type):
+        report(f"gateway container '{args.name}' is placed on {instance_type}, a GPU instance. Fix: run the "
+               "gateway on a CPU instance (gateway.instance_type, e.g. m7i.xlarge) and keep GPUs for engines.")
 
 
 def _config_text(args: ResourceValidationArgs) -> tuple[str | None, str | None]:
     """(config path, uploaded content) of a gateway container."""
-    path = p.label(args.props, "config-path")
+    path = p.label(args.props, Key.CONFIG_PATH)
     if not path:
         return None, None
     for upload in args.props.get("uploads") or []:
@@ -87,66 +80,63 @@ def _mentions(value: Any, key: str) -> bool:
     return False
 
 
-def gateway_master_key_secret(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: Report) -> None:
-        if args.resource_type != p.CONTAINER or not p.is_gateway(args.props):
-            return
-        env = p.envs(args.props)
-        key = env.get(MASTER_KEY_ENV, "")
-        if not key:
-            report(f"gateway container '{args.name}' gets no {MASTER_KEY_ENV}; LiteLLM 1.108 refuses to start "
-                   f"without a master key. Fix: pass the key as a Pulumi secret into env {MASTER_KEY_ENV} "
-                   "(pulumi config set --secret masterKey \"sk-$(openssl rand -hex 32)\").")
-        elif not key.startswith("sk-") or key in WEAK_KEYS:
-            what = "a publicly known default" if key in WEAK_KEYS else "missing the sk- prefix"
-            report(f"gateway container '{args.name}': the master key is {what}, which LiteLLM refuses. Fix: use "
-                   "sk-$(openssl rand -hex 32).")
-        if PERMIT_WEAK_ENV in env:
-            report(f"gateway container '{args.name}' sets {PERMIT_WEAK_ENV}, the local-dev escape hatch. Fix: remove "
-                   "it and set a strong master key.")
-        if key:
-            places = [w for w, text in (("labels", " ".join(p.labels(args.props).values())),
-                                        ("command", " ".join(p.argv(args.props))),
-                                        ("healthcheck", str(args.props.get("healthcheck") or "")))
-                      if key in text]
-            places += [f"upload {u.get('file')}" for u in args.props.get("uploads") or []
-                       if isinstance(u.get("content"), str) and key in u["content"]]
-            if places:
-                report(f"gateway container '{args.name}': the master key appears in {', '.join(places)}; it must "
-                       f"reach the container only as the secret env {MASTER_KEY_ENV}. Fix: remove it from there.")
-        path, text = _config_text(args)
-        if path is None:
-            args.not_applicable("no llmstack.config-path label: the uploaded config cannot be found")
-            return
-        if text is None:
-            report(f"gateway container '{args.name}' uploads no config at {path} (llmstack.config-path).")
-            return
-        try:
-            config = yaml.safe_load(text)
-        except yaml.YAMLError:
-            config = None  # unreadable: gateway-config-valid reports it with the parser's message
-        if not isinstance(config, Mapping):
-            return
-        general = config.get("general_settings") or {}
-        ref = f"os.environ/{MASTER_KEY_ENV}"
-        if not isinstance(general, Mapping) or general.get("master_key") != ref:
-            report(f"{path}: general_settings.master_key is not {ref}. Fix: set master_key: {ref} so the key is "
-                   "read from the secret env var, never written into the file.")
-        literals = [w for w, s in _strings(config) if KEY_RE.search(s)]
-        if literals:
-            report(f"{path} holds a literal key at {', '.join(literals)}. Fix: use os.environ/<VAR> references.")
-        if _mentions(config, PERMIT_WEAK):
-            report(f"{path} sets {PERMIT_WEAK}, which lets LiteLLM start with a weak or no master key. Fix: remove "
-                   "it.")
-
-    return ResourceValidationPolicy(
-        name="gateway-master-key-secret",
-        description=f"The LiteLLM master key reaches the container only as env {MASTER_KEY_ENV} (a Pulumi secret), "
-        f"the config says master_key: os.environ/{MASTER_KEY_ENV} and holds no literal key, and {PERMIT_WEAK} is "
-        "absent.",
-        validate=validate,
-        enforcement_level=level,
-    )
+@resource_policy(
+    "gateway-master-key-secret",
+    types=(CONTAINER,),
+    description=f"The LiteLLM master key reaches the container only as env {MASTER_KEY_ENV} (a Pulumi secret), "
+    f"the config says master_key: os.environ/{MASTER_KEY_ENV} and holds no literal key, and {PERMIT_WEAK} is "
+    "absent.",
+)
+def gateway_master_key_secret(args: ResourceValidationArgs, report: Report) -> None:
+    if not p.is_gateway(args.props):
+        return
+    env = p.envs(args.props)
+    key = env.get(MASTER_KEY_ENV, "")
+    if not key:
+        report(f"gateway container '{args.name}' gets no {MASTER_KEY_ENV}; LiteLLM 1.108 refuses to start "
+               f"without a master key. Fix: pass the key as a Pulumi secret into env {MASTER_KEY_ENV} "
+               "(pulumi config set --secret masterKey \"sk-$(openssl rand -hex 32)\").")
+    elif not key.startswith("sk-") or key in WEAK_KEYS:
+        what = "a publicly known default" if key in WEAK_KEYS else "missing the sk- prefix"
+        report(f"gateway container '{args.name}': the master key is {what}, which LiteLLM refuses. Fix: use "
+               "sk-$(openssl rand -hex 32).")
+    if PERMIT_WEAK_ENV in env:
+        report(f"gateway container '{args.name}' sets {PERMIT_WEAK_ENV}, the local-dev escape hatch. Fix: remove "
+               "it and set a strong master key.")
+    if key:
+        places = [w for w, text in (("labels", " ".join(p.labels(args.props).values())),
+                                    ("command", " ".join(p.argv(args.props))),
+                                    ("healthcheck", str(args.props.get("healthcheck") or "")))
+                  if key in text]
+        places += [f"upload {u.get('file')}" for u in args.props.get("uploads") or []
+                   if isinstance(u.get("content"), str) and key in u["content"]]
+        if places:
+            report(f"gateway container '{args.name}': the master key appears in {', '.join(places)}; it must "
+                   f"reach the container only as the secret env {MASTER_KEY_ENV}. Fix: remove it from there.")
+    path, text = _config_text(args)
+    if path is None:
+        args.not_applicable("no llmstack.config-path label: the uploaded config cannot be found")
+        return
+    if text is None:
+        report(f"gateway container '{args.name}' uploads no config at {path} (llmstack.config-path).")
+        return
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError:
+        config = None  # unreadable: gateway-config-valid reports it with the parser's message
+    if not isinstance(config, Mapping):
+        return
+    general = config.get("general_settings") or {}
+    ref = f"os.environ/{MASTER_KEY_ENV}"
+    if not isinstance(general, Mapping) or general.get("master_key") != ref:
+        report(f"{path}: general_settings.master_key is not {ref}. Fix: set master_key: {ref} so the key is "
+               "read from the secret env var, never written into the file.")
+    literals = [w for w, s in _strings(config) if KEY_RE.search(s)]
+    if literals:
+        report(f"{path} holds a literal key at {', '.join(literals)}. Fix: use os.environ/<VAR> references.")
+    if _mentions(config, PERMIT_WEAK):
+        report(f"{path} sets {PERMIT_WEAK}, which lets LiteLLM start with a weak or no master key. Fix: remove "
+               "it.")
 
 
 def _fallback_names(section: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -175,7 +165,7 @@ def _is_embedding(entry: Mapping[str, Any]) -> bool:
 def config_problems(config: Any) -> list[str]:
     """Everything wrong with a LiteLLM proxy config, each with its fix (also used by the tests)."""
     if not isinstance(config, Mapping):
-        return ["the config is not a YAML mapping. Fix: render it with llmstack.gateway.render_config."]
+        return ["the config is not a YAML mapping. Fix: render it with llmstack.stackplan.render_config."]
     problems: list[str] = []
     models = config.get("model_list") or []
     names = {str(m.get("model_name")) for m in models if isinstance(m, Mapping)}
@@ -197,7 +187,7 @@ def config_problems(config: Any) -> list[str]:
                             "background_health_checks: true + health_check_interval.")
         else:
             problems.append(f"{key} is not a setting LiteLLM reads there (it is dropped, or refused at start-up). "
-                            "Fix: remove it or move it to its section (engines-and-gateway §7.3).")
+                            "Fix: remove it or move it to its section (docs/engines.md §7.3).")
     for i, entry in enumerate(models):
         if not isinstance(entry, Mapping):
             problems.append(f"model_list[{i}] is not a mapping.")
@@ -219,42 +209,39 @@ def config_problems(config: Any) -> list[str]:
     return problems
 
 
-def gateway_config_valid(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: Report) -> None:
-        if args.resource_type != p.CONTAINER or not p.is_gateway(args.props):
-            return
-        path, text = _config_text(args)
-        if path is None:
-            args.not_applicable("no llmstack.config-path label: the uploaded config cannot be found")
-            return
-        if text is None:
-            report(f"gateway container '{args.name}' uploads no config at {path}. Fix: upload the rendered "
-                   "config.yaml there.")
-            return
-        try:
-            config = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            report(f"{path} is not valid YAML ({err}). Fix: render it with llmstack.gateway.render_config.")
-            return
-        for problem in config_problems(config):
-            report(f"{path}: {problem}")
-
-    return ResourceValidationPolicy(
-        name="gateway-config-valid",
-        description="The uploaded LiteLLM config (at llmstack.config-path) is one LiteLLM really reads: fallbacks name "
-        "model_list entries, no dropped or unknown keys (enable_fallback, fallback_route_order, "
-        "health_check_enabled...), Ollama via ollama_chat/ without /v1, embeddings with model_info.mode: embedding.",
-        validate=validate,
-        enforcement_level=level,
-    )
+@resource_policy(
+    "gateway-config-valid",
+    types=(CONTAINER,),
+    description="The uploaded LiteLLM config (at llmstack.config-path) is one LiteLLM really reads: fallbacks name "
+    "model_list entries, no dropped or unknown keys (enable_fallback, fallback_route_order, "
+    "health_check_enabled...), Ollama via ollama_chat/ without /v1, embeddings with model_info.mode: embedding.",
+)
+def gateway_config_valid(args: ResourceValidationArgs, report: Report) -> None:
+    if not p.is_gateway(args.props):
+        return
+    path, text = _config_text(args)
+    if path is None:
+        args.not_applicable("no llmstack.config-path label: the uploaded config cannot be found")
+        return
+    if text is None:
+        report(f"gateway container '{args.name}' uploads no config at {path}. Fix: upload the rendered "
+               "config.yaml there.")
+        return
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        report(f"{path} is not valid YAML ({err}). Fix: render it with llmstack.stackplan.render_config.")
+        return
+    for problem in config_problems(config):
+        report(f"{path}: {problem}")
 
 
 def _litellm_refs(args: ResourceValidationArgs) -> list[str]:
-    if args.resource_type == p.REMOTE_IMAGE:
+    if args.resource_type == REMOTE_IMAGE:
         name = str(args.props.get("name") or "")
         eng = p.engine_for_image(name)
         return [name] if eng is not None and eng.name == "litellm" else []
-    if args.resource_type == p.CONTAINER and p.is_gateway(args.props):
+    if args.resource_type == CONTAINER and p.is_gateway(args.props):
         ref = p.container_image(args.props)
         return [ref] if ref else []
     return []
@@ -263,50 +250,48 @@ def _litellm_refs(args: ResourceValidationArgs) -> list[str]:
 def _texts(args: ResourceValidationArgs) -> list[tuple[str, str]]:
     """Where a pip pin could hide: container commands/env/uploads, user data, remote commands."""
     props = args.props
-    if args.resource_type == p.CONTAINER:
+    if args.resource_type == CONTAINER:
         out = [("command", " ".join(p.argv(props))), ("envs", " ".join(p.envs(props).values()))]
         return out + [(f"upload {u.get('file')}", u["content"]) for u in props.get("uploads") or []
                       if isinstance(u.get("content"), str)]
-    if args.resource_type in (p.INSTANCE, p.LAUNCH_TEMPLATE):
+    if args.resource_type in (INSTANCE, LAUNCH_TEMPLATE):
         return [("userData", str(props.get("userData") or ""))]
-    if args.resource_type == p.REMOTE_COMMAND:
+    if args.resource_type == REMOTE_COMMAND:
         return [(k, str(props.get(k) or "")) for k in ("create", "update")]
     return []
 
 
-def litellm_version_safe(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: Report) -> None:
-        config = args.get_config()
-        denied = p.config_list(config, "deniedVersions", COMPROMISED)
-        moving = p.config_list(config, "movingTags", MOVING_TAGS)
-        for ref in _litellm_refs(args):
-            image = p.parse_image(ref)
-            version = _VERSION_RE.search(image.tag or "")
-            if version and version.group(1) in denied:
-                report(f"'{args.name}' uses LiteLLM {ref}: {version.group(1)} is a compromised release (credential "
-                       "stealer, OSV MAL-2026-2144). Fix: pin a later release by digest, e.g. "
-                       "ghcr.io/berriai/litellm:main-v1.108.7-stable@sha256:<digest>, and rotate any credentials "
-                       "that host held.")
-            elif image.digest is None and (image.tag is None or image.tag in moving or not version):
-                report(f"'{args.name}' uses LiteLLM {ref}, a moving or unversioned tag, so a compromised build can "
-                       "arrive on the next pull. Fix: pin a release tag (main-vX.Y.Z-stable) and its "
-                       "@sha256 digest.")
-        seen: set[str] = set()
-        for where, text in _texts(args):
-            for pin in _PIP_PIN_RE.finditer(text):
-                if pin.group(1) in denied and pin.group(0) not in seen:
-                    seen.add(pin.group(0))
-                    report(f"'{args.name}' installs {pin.group(0)} in its {where}: a compromised LiteLLM release. "
-                           "Fix: pin a safe version with hashes (pip install --require-hashes).")
+@resource_policy(
+    "litellm-version-safe",
+    types=(REMOTE_IMAGE, CONTAINER, INSTANCE, LAUNCH_TEMPLATE, REMOTE_COMMAND),
+    description="LiteLLM images and pip pins are never the compromised 1.82.7/1.82.8, and images are pinned to a "
+    f"release tag or digest (no {', '.join(MOVING_TAGS)}).",
+    config={
+        "deniedVersions": {"type": "array", "items": {"type": "string"}, "default": list(COMPROMISED)},
+        "movingTags": {"type": "array", "items": {"type": "string"}, "default": list(MOVING_TAGS)},
+    },
+)
+def litellm_version_safe(args: ResourceValidationArgs, report: Report) -> None:
+    config = args.get_config()
+    denied = p.config_list(config, "deniedVersions", COMPROMISED)
+    moving = p.config_list(config, "movingTags", MOVING_TAGS)
+    for ref in _litellm_refs(args):
+        image = parse_image(ref)
+        version = _VERSION_RE.search(image.tag or "")
+        if version and version.group(1) in denied:
+            report(f"'{args.name}' uses LiteLLM {ref}: {version.group(1)} is a compromised release (credential "
+                   "stealer, OSV MAL-2026-2144). Fix: pin a later release by digest, e.g. "
+                   "ghcr.io/berriai/litellm:main-v1.108.7-stable@sha256:<digest>, and rotate any credentials "
+                   "that host held.")
+        elif image.digest is None and (image.tag is None or image.tag in moving or not version):
+            report(f"'{args.name}' uses LiteLLM {ref}, a moving or unversioned tag, so a compromised build can "
+                   "arrive on the next pull. Fix: pin a release tag (main-vX.Y.Z-stable) and its "
+                   "@sha256 digest.")
+    seen: set[str] = set()
+    for where, text in _texts(args):
+        for pin in _PIP_PIN_RE.finditer(text):
+            if pin.group(1) in denied and pin.group(0) not in seen:
+                seen.add(pin.group(0))
+                report(f"'{args.name}' installs {pin.group(0)} in its {where}: a compromised LiteLLM release. "
+                       "Fix: pin a safe version with hashes (pip install --require-hashes).")
 
-    return ResourceValidationPolicy(
-        name="litellm-version-safe",
-        description="LiteLLM images and pip pins are never the compromised 1.82.7/1.82.8, and images are pinned to a "
-        "release tag or digest (no main-latest, main-stable, latest, main).",
-        validate=validate,
-        enforcement_level=level,
-        config_schema=PolicyConfigSchema(properties={
-            "deniedVersions": {"type": "array", "items": {"type": "string"}, "default": list(COMPROMISED)},
-            "movingTags": {"type": "array", "items": {"type": "string"}, "default": list(MOVING_TAGS)},
-        }),
-    )

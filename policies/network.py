@@ -1,7 +1,7 @@
 """Network policies: IPv4-only Docker networks and no world-open engine ports.
 
-Facts: the seed's anti-pattern "Assume IPv4 in Docker networking" (aiohttp tries IPv6 first); engine ports from the
-engine table; vLLM's --api-key protects only /v1 (engines-and-gateway §1), so engines stay private.
+Facts: aiohttp (inside LiteLLM) tries IPv6 first on dual-stack Docker networks (docs/engines.md §7.6); engine ports
+from the engine table; vLLM's --api-key protects only /v1 (docs/engines.md §1), so engines stay private.
 """
 
 from __future__ import annotations
@@ -10,48 +10,38 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-)
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs
 
 from llmstack.engines import engines
+from llmstack.labels import INGRESS_RULE, NETWORK, SECURITY_GROUP, SECURITY_GROUP_RULE, Role
 from policies import props as p
-from policies.props import Report
+from policies.registry import Report, resource_policy
 
 
-def ipv6_disabled(level: EnforcementLevel = EnforcementLevel.ADVISORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: Report) -> None:
-        if args.resource_type == p.NETWORK and args.props.get("ipv6") is True:
-            report(f"Docker network '{args.name}' has IPv6 enabled; aiohttp inside LiteLLM tries IPv6 first and gets "
-                   "'connection refused'. Fix: ipv6=False (and litellm_settings.force_ipv4: true).")
-
-    return ResourceValidationPolicy(
-        name="ipv6-disabled",
-        description="Docker networks have ipv6 false or unset.",
-        validate=validate,
-        enforcement_level=level,
-    )
+@resource_policy("ipv6-disabled", types=(NETWORK,), level=EnforcementLevel.ADVISORY,
+                 description="Docker networks have ipv6 false or unset.")
+def ipv6_disabled(args: ResourceValidationArgs, report: Report) -> None:
+    if args.props.get("ipv6") is True:
+        report(f"Docker network '{args.name}' has IPv6 enabled; aiohttp inside LiteLLM tries IPv6 first and gets "
+               "'connection refused'. Fix: ipv6=False (and litellm_settings.force_ipv4: true).")
 
 
 def engine_ports() -> list[int]:
     """Ports inference and embedding engines listen on (engine table), i.e. everything but the gateway."""
-    return sorted({e.port for e in engines().values() if e.name != "litellm"})
+    return sorted({e.port for e in engines().values() if e.role is not Role.GATEWAY})
 
 
 def _rules(args: ResourceValidationArgs) -> Iterable[tuple[str, Any, Any, list[str]]]:
     """(protocol, from_port, to_port, cidrs) of each ingress rule a resource declares."""
     props = args.props
-    if args.resource_type == p.INGRESS_RULE:
+    if args.resource_type == INGRESS_RULE:
         cidrs = [str(c) for c in (props.get("cidrIpv4"), props.get("cidrIpv6")) if c]
         yield str(props.get("ipProtocol")), props.get("fromPort"), props.get("toPort"), cidrs
-    elif args.resource_type == p.SECURITY_GROUP:
+    elif args.resource_type == SECURITY_GROUP:
         for rule in props.get("ingress") or []:
             cidrs = [str(c) for c in [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]]
             yield str(rule.get("protocol")), rule.get("fromPort"), rule.get("toPort"), cidrs
-    elif args.resource_type == p.SECURITY_GROUP_RULE and props.get("type") == "ingress":
+    elif args.resource_type == SECURITY_GROUP_RULE and props.get("type") == "ingress":
         cidrs = [str(c) for c in [*(props.get("cidrBlocks") or []), *(props.get("ipv6CidrBlocks") or [])]]
         yield str(props.get("protocol")), props.get("fromPort"), props.get("toPort"), cidrs
 
@@ -78,36 +68,32 @@ def _outside(cidr: str, allowed: list[str]) -> bool:
     return True
 
 
-def no_public_inference_ports(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: Report) -> None:
-        if args.resource_type not in (p.INGRESS_RULE, p.SECURITY_GROUP, p.SECURITY_GROUP_RULE):
-            return
-        config = args.get_config()
-        ports = [int(x) for x in config.get("ports") or engine_ports()]
-        allowed = p.config_list(config, "allowedCidrs", [])
-        for protocol, low, high, cidrs in _rules(args):
-            exposed = _exposed(protocol, low, high, ports)
-            if not exposed:
-                continue
-            for cidr in cidrs:
-                public = cidr.strip() in ("0.0.0.0/0", "::/0") or cidr.strip().endswith("/0")
-                if public or (allowed and _outside(cidr, allowed)):
-                    why = "the whole internet" if public else f"{cidr}, outside allowedCidrs {allowed}"
-                    report(f"'{args.name}' opens engine port(s) {', '.join(map(str, exposed))} to {why}; engines "
-                           "have no auth on /health, /metrics and more. Fix: allow only the gateway's security group "
-                           "(referenced_security_group_id) or your private CIDRs (target.allowed_cidrs).")
+@resource_policy(
+    "no-public-inference-ports",
+    types=(INGRESS_RULE, SECURITY_GROUP, SECURITY_GROUP_RULE),
+    description="No security-group ingress (vpc.SecurityGroupIngressRule, inline ingress, ec2.SecurityGroupRule) "
+    "opens an engine port (11434, 8000, 30000, 8080, 80 from the engine table; protocol -1 included) to "
+    "0.0.0.0/0 or ::/0, or outside allowedCidrs when set.",
+    config={
+        "allowedCidrs": {"type": "array", "items": {"type": "string"}, "default": [],
+                         "description": "if set, engine ports may be opened only to CIDRs inside these"},
+        "ports": {"type": "array", "items": {"type": "integer"},
+                  "description": "engine ports to protect (default: the engine table's ports)"},
+    },
+)
+def no_public_inference_ports(args: ResourceValidationArgs, report: Report) -> None:
+    config = args.get_config()
+    ports = [int(x) for x in config.get("ports") or engine_ports()]
+    allowed = p.config_list(config, "allowedCidrs", [])
+    for protocol, low, high, cidrs in _rules(args):
+        exposed = _exposed(protocol, low, high, ports)
+        if not exposed:
+            continue
+        for cidr in cidrs:
+            public = cidr.strip() in ("0.0.0.0/0", "::/0") or cidr.strip().endswith("/0")
+            if public or (allowed and _outside(cidr, allowed)):
+                why = "the whole internet" if public else f"{cidr}, outside allowedCidrs {allowed}"
+                report(f"'{args.name}' opens engine port(s) {', '.join(map(str, exposed))} to {why}; engines "
+                       "have no auth on /health, /metrics and more. Fix: allow only the gateway's security group "
+                       "(referenced_security_group_id) or your private CIDRs (target.allowed_cidrs).")
 
-    return ResourceValidationPolicy(
-        name="no-public-inference-ports",
-        description="No security-group ingress (vpc.SecurityGroupIngressRule, inline ingress, ec2.SecurityGroupRule) "
-        "opens an engine port (11434, 8000, 30000, 8080, 80 from the engine table; protocol -1 included) to "
-        "0.0.0.0/0 or ::/0, or outside allowedCidrs when set.",
-        validate=validate,
-        enforcement_level=level,
-        config_schema=PolicyConfigSchema(properties={
-            "allowedCidrs": {"type": "array", "items": {"type": "string"}, "default": [],
-                             "description": "if set, engine ports may be opened only to CIDRs inside these"},
-            "ports": {"type": "array", "items": {"type": "integer"},
-                      "description": "engine ports to protect (default: the engine table's ports)"},
-        }),
-    )

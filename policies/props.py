@@ -13,30 +13,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmstack.catalog import Instance, cpu_instances, instances
 from llmstack.engines import Engine, engines
-
-CONTAINER = "docker:index/container:Container"
-REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
-NETWORK = "docker:index/network:Network"
-INSTANCE = "aws:ec2/instance:Instance"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-EBS_VOLUME = "aws:ebs/volume:Volume"
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-REMOTE_COMMAND = "command:remote:Command"
-
-# How a validator reports: (message) for a resource policy, (message, urn) for a stack policy. pulumi_policy's own
-# ReportViolation alias requires the urn argument even where it is optional at runtime.
-Report = Callable[..., None]
-
-LABEL = "llmstack."  # container label prefix (llmstack/deployment.py)
-INFERENCE_ENGINES = ("ollama", "vllm", "sglang", "llamacpp", "tgi", "nim")
+from llmstack.images import parse_image, same_repo
+from llmstack.labels import Key, Role
 
 
 def labels(props: Mapping[str, Any]) -> dict[str, str]:
@@ -51,8 +34,8 @@ def labels(props: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def label(props: Mapping[str, Any], name: str) -> str | None:
-    return labels(props).get(LABEL + name)
+def label(props: Mapping[str, Any], key: Key) -> str | None:
+    return labels(props).get(key.label)
 
 
 def envs(props: Mapping[str, Any]) -> dict[str, str]:
@@ -90,31 +73,11 @@ def flag_value(args: list[str], *names: str) -> str | None:
     return found
 
 
-@dataclass(frozen=True)
-class ImageRef:
-    repo: str  # registry/path without tag or digest
-    tag: str | None
-    digest: str | None
-
-    @property
-    def name(self) -> str:
-        return self.repo.rsplit("/", 1)[-1]
-
-
-def parse_image(ref: str) -> ImageRef:
-    """`ghcr.io/org/img:tag@sha256:..` -> repo, tag, digest (a registry port is not a tag)."""
-    rest, _, digest = ref.partition("@")
-    slash = rest.rfind("/")
-    colon = rest.rfind(":")
-    if colon > slash:
-        return ImageRef(rest[:colon], rest[colon + 1:] or None, digest or None)
-    return ImageRef(rest, None, digest or None)
-
 
 def container_image(props: Mapping[str, Any]) -> str | None:
     """The image reference of a container: the `llmstack.image` label (the `image` input is usually the
     RemoteImage's id, unknown during preview), else the `image` input when it is a reference, not an id."""
-    ref = label(props, "image")
+    ref = label(props, Key.IMAGE)
     if ref:
         return ref
     image = props.get("image")
@@ -123,28 +86,22 @@ def container_image(props: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _same_repo(a: str, b: str) -> bool:
-    strip = ("docker.io/library/", "docker.io/", "index.docker.io/")
-    for prefix in strip:
-        a, b = a.removeprefix(prefix), b.removeprefix(prefix)
-    return a == b
-
 
 def engine_for_image(ref: str | None) -> Engine | None:
     if not ref:
         return None
     repo = parse_image(ref).repo
     for eng in engines().values():
-        if _same_repo(repo, eng.image):
+        if same_repo(repo, eng.image):
             return eng
-    if repo.endswith("/litellm") or repo == "litellm":  # docker.litellm.ai mirror (engines-and-gateway §1)
+    if repo.endswith("/litellm") or repo == "litellm":  # docker.litellm.ai mirror (docs/engines.md §1)
         return engines()["litellm"]
     return None
 
 
 def container_engine(props: Mapping[str, Any]) -> Engine | None:
     """The engine a container runs: the `llmstack.engine` label, else recognised from its image."""
-    name = label(props, "engine")
+    name = label(props, Key.ENGINE)
     if name:
         return engines().get(name)
     return engine_for_image(container_image(props))
@@ -152,27 +109,21 @@ def container_engine(props: Mapping[str, Any]) -> Engine | None:
 
 def is_stock_image(eng: Engine, ref: str | None) -> bool:
     """Whether `ref` is the engine table's image for `eng` (any tag), i.e. not a custom build."""
-    return ref is not None and _same_repo(parse_image(ref).repo, eng.image)
+    return ref is not None and same_repo(parse_image(ref).repo, eng.image)
 
 
-def role(props: Mapping[str, Any]) -> str | None:
-    """inference | embedding | gateway | monitoring, from the label or (for unlabelled containers) the engine."""
-    value = label(props, "role")
+def role(props: Mapping[str, Any]) -> Role | None:
+    """What a container is for: its `llmstack.role` label, or (unlabelled) its engine's role in the engine table."""
+    value = label(props, Key.ROLE)
     if value:
-        return value
+        return Role(value) if value in Role.__members__.values() else None
     eng = container_engine(props)
-    if eng is None:
-        return None
-    if eng.name == "litellm":
-        return "gateway"
-    if eng.name == "tei":
-        return "embedding"
-    return "inference" if eng.name in INFERENCE_ENGINES else None
+    return eng.role if eng is not None else None
 
 
 def is_gateway(props: Mapping[str, Any]) -> bool:
     eng = container_engine(props)
-    return role(props) == "gateway" or (eng is not None and eng.name == "litellm")
+    return role(props) is Role.GATEWAY or (eng is not None and eng.role is Role.GATEWAY)
 
 
 def requests_gpu(props: Mapping[str, Any]) -> bool:
@@ -222,12 +173,12 @@ def is_gpu_instance_type(instance_type: str) -> bool:
 
 def environment(props: Mapping[str, Any]) -> str | None:
     """The environment of a resource: the container label, the EC2 tag, else the stack being analysed."""
-    value = label(props, "environment")
+    value = label(props, Key.ENVIRONMENT)
     if value:
         return value
     tags = props.get("tags")
-    if isinstance(tags, Mapping) and tags.get("llmstack:environment"):
-        return str(tags["llmstack:environment"])
+    if isinstance(tags, Mapping) and tags.get(Key.ENVIRONMENT.tag):
+        return str(tags[Key.ENVIRONMENT.tag])
     return os.environ.get("PULUMI_STACK")  # set by the CLI for the analyzer process (pulumi.policy.__main__)
 
 

@@ -16,19 +16,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-)
+from pulumi_policy import ResourceValidationArgs
 
+from llmstack.engines import engines
+from llmstack.images import MOVING_TAGS, parse_image
+from llmstack.labels import CONTAINER, EBS_VOLUME, INSTANCE, LAUNCH_TEMPLATE, REMOTE_COMMAND, REMOTE_IMAGE, Key
 from policies import props as p
-from policies.props import Report
+from policies.registry import Report, resource_policy
 
-MOVING_TAGS = ("latest", "main", "main-latest", "main-stable", "stable")
-# Credential env vars: the only place these may appear is a container's env, passed as a Pulumi secret.
-SECRET_ENV = ("NGC_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "LITELLM_MASTER_KEY", "LITELLM_SALT_KEY")
+# Credential env vars: the only place these may appear is a container's env, passed as a Pulumi secret. The engine
+# table's `secrets`, plus the Hub's legacy name and LiteLLM's salt key (docs/engines.md §7.2).
+SECRET_ENV = tuple(sorted({var for e in engines().values() for var in e.secrets}
+                          | {"HUGGING_FACE_HUB_TOKEN", "LITELLM_SALT_KEY"}))
 # Values that look like credentials: OpenAI-style/LiteLLM keys, Hugging Face tokens, NGC keys, AWS access keys.
 SECRET_VALUE_RE = re.compile(
     r"(?<![\w/])(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{16,}|nvapi-[A-Za-z0-9_\-]{16,}|AKIA[0-9A-Z]{16})"
@@ -46,92 +45,79 @@ def _plain_secrets(text: str) -> list[str]:
     return [f[:6] + "..." if not f.endswith("=...") else f for f in dict.fromkeys(found)]
 
 
-def images_pinned(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: Report) -> None:
-        if args.resource_type == p.REMOTE_IMAGE:
-            ref = str(args.props.get("name") or "")
-        elif args.resource_type == p.CONTAINER:
-            ref = p.container_image(args.props) or ""
-            if not ref:
-                args.not_applicable(f"container '{args.name}' has no llmstack.image label and its image is an id")
-                return
-        else:
+@resource_policy(
+    "images-pinned",
+    types=(REMOTE_IMAGE, CONTAINER),
+    description=f"Outside dev, every RemoteImage and container image has a release tag (not {', '.join(MOVING_TAGS)}) "
+    f"or a digest. The environment is the {Key.ENVIRONMENT.label} label, the {Key.ENVIRONMENT.tag} tag, or the "
+    "stack name.",
+    config={
+        "exemptEnvironments": {"type": "array", "items": {"type": "string"}, "default": ["dev"]},
+        "movingTags": {"type": "array", "items": {"type": "string"}, "default": list(MOVING_TAGS)},
+    },
+)
+def images_pinned(args: ResourceValidationArgs, report: Report) -> None:
+    if args.resource_type == REMOTE_IMAGE:
+        ref = str(args.props.get("name") or "")
+    else:
+        ref = p.container_image(args.props) or ""
+        if not ref:
+            args.not_applicable(f"container '{args.name}' has no {Key.IMAGE.label} label and its image is an id")
             return
-        config = args.get_config()
-        env = p.environment(args.props)
-        if env in p.config_list(config, "exemptEnvironments", ["dev"]):
-            return
-        image = p.parse_image(ref)
-        if image.digest:
-            return
-        moving = p.config_list(config, "movingTags", MOVING_TAGS)
-        if image.tag is None or image.tag in moving:
-            tag = image.tag or "latest (no tag)"
-            report(f"'{args.name}' uses {ref}: tag {tag} moves, so what runs changes on the next pull"
-                   f"{' in ' + env if env else ''}. Fix: pin a release tag (and @sha256 digest), as the engine table "
-                   "does.")
-
-    return ResourceValidationPolicy(
-        name="images-pinned",
-        description="Outside dev, every RemoteImage and container image has a release tag (not latest, main, "
-        "main-latest, main-stable, stable) or a digest. The environment is the llmstack.environment label, the "
-        "llmstack:environment tag, or the stack name.",
-        validate=validate,
-        enforcement_level=level,
-        config_schema=PolicyConfigSchema(properties={
-            "exemptEnvironments": {"type": "array", "items": {"type": "string"}, "default": ["dev"]},
-            "movingTags": {"type": "array", "items": {"type": "string"}, "default": list(MOVING_TAGS)},
-        }),
-    )
+    config = args.get_config()
+    env = p.environment(args.props)
+    if env in p.config_list(config, "exemptEnvironments", ["dev"]):
+        return
+    image = parse_image(ref)
+    if image.digest:
+        return
+    moving = p.config_list(config, "movingTags", MOVING_TAGS)
+    if image.tag is None or image.tag in moving:
+        tag = image.tag or "latest (no tag)"
+        report(f"'{args.name}' uses {ref}: tag {tag} moves, so what runs changes on the next pull"
+               f"{' in ' + env if env else ''}. Fix: pin a release tag (and @sha256 digest), as the engine table "
+               "does.")
 
 
-def imdsv2_required(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: Report) -> None:
-        if args.resource_type not in (p.INSTANCE, p.LAUNCH_TEMPLATE):
-            return
-        options: Any = args.props.get("metadataOptions") or {}
-        if options.get("httpEndpoint") == "disabled" or options.get("httpTokens") == "required":
-            return
-        report(f"'{args.name}' allows IMDSv1 (metadataOptions.httpTokens is {options.get('httpTokens') or 'unset'}),"
-               " so any SSRF in a container can read the node's credentials. Fix: metadata_options=http_tokens="
-               "\"required\", http_put_response_hop_limit=2 (containers).")
-
-    return ResourceValidationPolicy(
-        name="imdsv2-required",
-        description="EC2 instances and launch templates require IMDSv2 (metadataOptions.httpTokens = required).",
-        validate=validate,
-        enforcement_level=level,
-    )
+@resource_policy(
+    "imdsv2-required",
+    types=(INSTANCE, LAUNCH_TEMPLATE),
+    description="EC2 instances and launch templates require IMDSv2 (metadataOptions.httpTokens = required).",
+)
+def imdsv2_required(args: ResourceValidationArgs, report: Report) -> None:
+    options: Any = args.props.get("metadataOptions") or {}
+    if options.get("httpEndpoint") == "disabled" or options.get("httpTokens") == "required":
+        return
+    report(f"'{args.name}' allows IMDSv1 (metadataOptions.httpTokens is {options.get('httpTokens') or 'unset'}),"
+           " so any SSRF in a container can read the node's credentials. Fix: metadata_options=http_tokens="
+           "\"required\", http_put_response_hop_limit=2 (containers).")
 
 
-def ebs_encrypted(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: Report) -> None:
-        props = args.props
-        bad: list[str] = []
-        if args.resource_type == p.INSTANCE:
-            root: Any = props.get("rootBlockDevice") or {}
-            if root.get("encrypted") is not True:
-                bad.append("rootBlockDevice")
-            bad += [f"ebsBlockDevices[{i}] ({d.get('deviceName', '?')})"
-                    for i, d in enumerate(props.get("ebsBlockDevices") or []) if d.get("encrypted") is not True]
-        elif args.resource_type == p.EBS_VOLUME:
-            if props.get("encrypted") is not True:
-                bad.append("the volume")
-        elif args.resource_type == p.LAUNCH_TEMPLATE:
-            for i, m in enumerate(props.get("blockDeviceMappings") or []):
-                ebs: Any = m.get("ebs") or {}
-                if ebs and str(ebs.get("encrypted")).lower() != "true":
-                    bad.append(f"blockDeviceMappings[{i}]")
-        if bad:
-            report(f"'{args.name}': {', '.join(bad)} not encrypted; model weights, caches and logs land there. Fix: "
-                   "set encrypted=True (root_block_device / ebs_block_devices / ebs.Volume).")
-
-    return ResourceValidationPolicy(
-        name="ebs-encrypted",
-        description="EC2 root and EBS block devices, EBS volumes and launch-template volumes are encrypted.",
-        validate=validate,
-        enforcement_level=level,
-    )
+@resource_policy(
+    "ebs-encrypted",
+    types=(INSTANCE, EBS_VOLUME, LAUNCH_TEMPLATE),
+    description="EC2 root and EBS block devices, EBS volumes and launch-template volumes are encrypted.",
+)
+def ebs_encrypted(args: ResourceValidationArgs, report: Report) -> None:
+    props = args.props
+    bad: list[str] = []
+    if args.resource_type == INSTANCE:
+        root: Any = props.get("rootBlockDevice") or {}
+        if root.get("encrypted") is not True:
+            bad.append("rootBlockDevice")
+        bad += [f"ebsBlockDevices[{i}] ({d.get('deviceName', '?')})"
+                for i, d in enumerate(props.get("ebsBlockDevices") or []) if d.get("encrypted") is not True]
+    elif args.resource_type == EBS_VOLUME:
+        if props.get("encrypted") is not True:
+            bad.append("the volume")
+    else:
+        for i, m in enumerate(props.get("blockDeviceMappings") or []):
+            ebs: Any = m.get("ebs") or {}
+            if ebs and str(ebs.get("encrypted")).lower() != "true":
+                bad.append(f"blockDeviceMappings[{i}]")
+    if bad:
+        report(f"'{args.name}': {', '.join(bad)} not encrypted; model weights, caches and logs land there. Fix: "
+               "set encrypted=True (root_block_device / ebs_block_devices / ebs.Volume).")
 
 
 def _container_findings(props: Mapping[str, Any]) -> list[str]:
@@ -171,30 +157,26 @@ def _user_data(props: Mapping[str, Any]) -> str:
     return text
 
 
-def secrets_not_plaintext(level: EnforcementLevel = EnforcementLevel.MANDATORY) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: Report) -> None:
-        props = args.props
-        if args.resource_type == p.CONTAINER:
-            where = _container_findings(props)
-            fix = ("pass credentials as Pulumi secrets into the container env (NGC_API_KEY, HF_TOKEN, "
-                   "LITELLM_MASTER_KEY) and reference them (os.environ/VAR, $VAR) everywhere else")
-        elif args.resource_type in (p.INSTANCE, p.LAUNCH_TEMPLATE):
-            where = [f"userData ({s})" for s in _plain_secrets(_user_data(props))]
-            fix = "user data is plaintext in state: fetch secrets at boot (SSM Parameter Store / Secrets Manager)"
-        elif args.resource_type == p.REMOTE_COMMAND:
-            where = [f"{k} ({s})" for k in ("create", "update", "delete") for s in _plain_secrets(str(props.get(k)
-                                                                                                    or ""))]
-            fix = "pass secrets through the command's environment as Pulumi secrets"
-        else:
-            return
-        if where:
-            report(f"'{args.name}' holds credentials in plain text: {', '.join(where)}. Fix: {fix}.")
+@resource_policy(
+    "secrets-not-plaintext",
+    types=(CONTAINER, INSTANCE, LAUNCH_TEMPLATE, REMOTE_COMMAND),
+    description="NGC_API_KEY, HF_TOKEN, LITELLM_MASTER_KEY and credential-looking values (sk-..., hf_..., "
+    "nvapi-...) never appear in container commands, labels, health checks, uploads or other env vars, EC2 user "
+    "data or remote commands; credentials travel only as secret env vars (or owner-only key files).",
+)
+def secrets_not_plaintext(args: ResourceValidationArgs, report: Report) -> None:
+    props = args.props
+    if args.resource_type == CONTAINER:
+        where = _container_findings(props)
+        fix = ("pass credentials as Pulumi secrets into the container env (NGC_API_KEY, HF_TOKEN, "
+               "LITELLM_MASTER_KEY) and reference them (os.environ/VAR, $VAR) everywhere else")
+    elif args.resource_type in (INSTANCE, LAUNCH_TEMPLATE):
+        where = [f"userData ({s})" for s in _plain_secrets(_user_data(props))]
+        fix = "user data is plaintext in state: fetch secrets at boot (SSM Parameter Store / Secrets Manager)"
+    else:
+        where = [f"{k} ({s})" for k in ("create", "update", "delete") for s in _plain_secrets(str(props.get(k)
+                                                                                                or ""))]
+        fix = "pass secrets through the command's environment as Pulumi secrets"
+    if where:
+        report(f"'{args.name}' holds credentials in plain text: {', '.join(where)}. Fix: {fix}.")
 
-    return ResourceValidationPolicy(
-        name="secrets-not-plaintext",
-        description="NGC_API_KEY, HF_TOKEN, LITELLM_MASTER_KEY and credential-looking values (sk-..., hf_..., "
-        "nvapi-...) never appear in container commands, labels, health checks, uploads or other env vars, EC2 user "
-        "data or remote commands; credentials travel only as secret env vars (or owner-only key files).",
-        validate=validate,
-        enforcement_level=level,
-    )

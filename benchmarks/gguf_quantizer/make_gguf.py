@@ -39,7 +39,7 @@ class TensorSpec:
 
 # Configs of the models checked (HF config.json fields; catalog rows plus Qwen2.5-1.5B-Instruct).
 CONFIGS: dict[str, dict[str, Any]] = {
-    # calibration row: sizing-facts §12 has the real file for this one (published 4,920,739,232 B Q4_K_M)
+    # calibration row: docs/sizing.md §12 has the real file for this one (published 4,920,739,232 B Q4_K_M)
     "llama-3.1-8b": {
         "model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
         "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 128256,

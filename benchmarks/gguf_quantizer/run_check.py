@@ -181,7 +181,7 @@ NOTES = """## Checks and findings
   799,872,256 B = 9,344 + 799,862,912 (verify_file.py; 0 B alignment padding), i.e. exactly the dry-run sums
   in the table.
 - **Calibration:** Llama-3.1-8B Q4_K_M tensor data 4,912,898,304 B; the published bartowski file is
-  4,920,739,232 B, so its tokenizer + KV metadata + tensor info is 7,840,928 B (sizing-facts §12: 7.8 MB).
+  4,920,739,232 B, so its tokenizer + KV metadata + tensor info is 7,840,928 B (docs/sizing.md §12: 7.8 MB).
 - **Planner vs quantizer:** identical totals for every tensor data row except the Llama-3.x rows, where the
   planner omits the converter-generated F32 `rope_freqs` tensor (head_dim/2 floats: 128 B for Llama-3.2-1B,
   256 B for head_dim 128). Nothing is near the 2% threshold: the largest error is -2.2e-5 % (Llama-3.2-1B

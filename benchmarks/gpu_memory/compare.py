@@ -132,7 +132,7 @@ def context_section(runs: list[dict[str, Any]]) -> list[str]:
         "prefill: context + anything outside PyTorch's allocator. PyTorch allocates the cuBLAS workspace through "
         "its own allocator (counted in reserved, not here): after the first matmul it held "
         f"{mib(runs[0]['context']['torch_reserved_bytes_after_first_matmul'])} MiB. The planner constant "
-        "(sizing-facts §7: 621 + 162 MiB) is conservative by the difference in the matmul step (162 vs 118 MiB "
+        "(docs/sizing.md §7: 621 + 162 MiB) is conservative by the difference in the matmul step (162 vs 118 MiB "
         "here); a bigger matmul (4096², 8192²) did not grow non-torch memory.",
         "",
     ]
@@ -287,7 +287,7 @@ def activation_section(primary: dict[str, dict[str, Any]], archs: dict[str, Mode
         "## Activations (informational, not like-for-like)",
         "",
         "HF transformers prefill (sdpa, last-token logits only) vs the planner's vLLM profile-run estimate "
-        "(sizing-facts §5, PR #10511 scaled by tokens x (hidden + intermediate + vocab)). vLLM's profile runs "
+        "(docs/sizing.md §5, PR #10511 scaled by tokens x (hidden + intermediate + vocab)). vLLM's profile runs "
         "its own kernels and a sampler pass, so this is not a check of the planner; it shows what the transient "
         "of a plain bf16 prefill scales with. Dense models follow tokens x (3 x intermediate + 4 x hidden) x 2 B "
         "(MLP gate/up/act plus a few hidden-size buffers), independent of vocab; MoE (HF expert loop) is higher.",

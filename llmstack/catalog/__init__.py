@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 MIB = 1 << 20
-CATALOG_REGION = "us-east-1"  # instances.yaml: prices are us-east-1 on-demand (sizing-facts §8)
+CATALOG_REGION = "us-east-1"  # instances.yaml: prices are us-east-1 on-demand (docs/sizing.md §8)
 
 
 class ModelEntry(BaseModel):

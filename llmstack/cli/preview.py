@@ -12,23 +12,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from llmstack.deployment import plan_stack
 from llmstack.errors import InputError
+from llmstack.labels import CONTAINER, INGRESS_RULE, INSTANCE, NETWORK, PREFIX, REMOTE_IMAGE, Key
 from llmstack.policy_check import Violation, analyze, load_policy_config, mandatory
 from llmstack.preview import ROOT, Registration, run_program
 from llmstack.spec import load_spec, resolve_local_gpus
+from llmstack.stackplan import plan_stack
 
 # The properties worth showing per resource type (the rest is in --json).
 _SHOWN = {
-    "docker:index/container:Container": ("name", "ports", "gpus", "restart", "healthcheck"),
-    "aws:ec2/instance:Instance": ("instanceType", "metadataOptions", "rootBlockDevice"),
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("fromPort", "cidrIpv4",
-                                                                  "referencedSecurityGroupId"),
-    "docker:index/network:Network": ("name", "ipv6"),
-    "docker:index/remoteImage:RemoteImage": ("name",),
+    CONTAINER: ("name", "ports", "gpus", "restart", "healthcheck"),
+    INSTANCE: ("instanceType", "metadataOptions", "rootBlockDevice"),
+    INGRESS_RULE: ("fromPort", "cidrIpv4", "referencedSecurityGroupId"),
+    NETWORK: ("name", "ipv6"),
+    REMOTE_IMAGE: ("name",),
 }
-_LABELS = ("llmstack.engine", "llmstack.model", "llmstack.format", "llmstack.context", "llmstack.concurrency",
-           "llmstack.instance-type")
+_LABELS = tuple(k.label for k in (Key.ENGINE, Key.MODEL, Key.FORMAT, Key.CONTEXT, Key.CONCURRENCY, Key.INSTANCE_TYPE))
 
 
 def _stack_file(stack: str | None, stack_file: Path | None) -> Path:
@@ -47,7 +46,7 @@ def _summary(r: Registration) -> str:
     parts = [f"{key}={json.dumps(r.inputs[key], separators=(',', ':'))}" for key in _SHOWN.get(r.type, ())
              if key in r.inputs]
     labels = {item["label"]: item["value"] for item in r.inputs.get("labels", []) if isinstance(item, dict)}
-    parts += [f"{k.removeprefix('llmstack.')}={labels[k]}" for k in _LABELS if k in labels]
+    parts += [f"{k.removeprefix(PREFIX)}={labels[k]}" for k in _LABELS if k in labels]
     return "  ".join(parts)
 
 

@@ -16,21 +16,40 @@ from llmstack.engines import engines
 from llmstack.errors import NotFoundError
 
 
-class DcgmExporter(BaseModel):
-    """NVIDIA's DCGM exporter: one per GPU node, serving GPU telemetry on `port` at `metrics_path`."""
-
+class _Image(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     image: str
     tag: str
     digest: str | None
     port: int
-    metrics_path: str
-    docker_args: tuple[str, ...]
+    health: tuple[str, ...]
 
     def image_ref(self) -> str:
         """The pinned image reference: `image:tag@digest` when the digest is known, else `image:tag`."""
         return f"{self.image}:{self.tag}@{self.digest}" if self.digest else f"{self.image}:{self.tag}"
+
+    @property
+    def health_test(self) -> tuple[str, ...]:
+        """The Docker HEALTHCHECK test, with the port filled in."""
+        return tuple(part.replace("{port}", str(self.port)) for part in self.health)
+
+
+class Prometheus(_Image):
+    """The Prometheus server: one per stack, on the CPU node."""
+
+    uid: str
+    config_path: str
+    data_dir: str
+    retention: str
+
+
+class DcgmExporter(_Image):
+    """NVIDIA's DCGM exporter: one per GPU node, serving GPU telemetry on `port` at `metrics_path`."""
+
+    metrics_path: str
+    docker_args: tuple[str, ...]
+    capabilities: tuple[str, ...]
 
 
 @cache
@@ -45,6 +64,12 @@ def _data() -> dict[str, object]:
 def dcgm_exporter() -> DcgmExporter:
     """The pinned DCGM exporter (image, tag, port 9400, docker args) from `exporters.yaml`."""
     return DcgmExporter.model_validate(_data()["dcgm_exporter"])
+
+
+@cache
+def prometheus() -> Prometheus:
+    """The pinned Prometheus server (image, port, config path, health check) from `exporters.yaml`."""
+    return Prometheus.model_validate(_data()["prometheus"])
 
 
 def metrics_prerequisite(engine_name: str) -> str:

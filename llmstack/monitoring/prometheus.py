@@ -10,7 +10,7 @@ Jobs and labels (the alert rules in `alerts.yml` select on these, so keep them i
   labels `backend`, `engine`, `model`, `node`. vLLM V1 exports its own `engine` label (the engine-core index);
   with the default `honor_labels: false` Prometheus keeps ours and renames vLLM's to `exported_engine`.
 - `litellm`: the gateway's `/metrics` with a bearer token read from `credentials_file` (LiteLLM >= 1.85
-  requires auth on `/metrics` by default: ../../shared/reference/engines-and-gateway.md §7.8). Its target
+  requires auth on `/metrics` by default: docs/engines.md §7.8). Its target
   carries only `engine` and `node`: a `model` target label would clobber LiteLLM's own `model` series label.
 - `dcgm`: NVIDIA's DCGM exporter on each GPU node, labels `node` and `gpu_memory_model` (`preallocate` when an
   engine on the node reserves its GPU memory up front, see `GpuMemoryHigh` in `rules.py`).

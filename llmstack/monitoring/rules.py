@@ -52,7 +52,7 @@ _DURATION = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
 class AlertThresholds(BaseModel):
     """Every tunable number in the rules.
 
-    Defaults: seed "Monitoring" (VRAM > 90 %, tok/s drop > 30 %, backend down) plus the project choices
+    Defaults: docs/engines.md §10.5 (VRAM > 90 %, tok/s drop > 30 %, backend down) plus the project choices
     explained next to each rule in the template and in docs/monitoring.md.
     """
 

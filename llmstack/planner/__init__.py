@@ -1,6 +1,6 @@
 """The VRAM planner: model architecture -> weight/KV bytes -> per-engine memory -> cheapest fitting instance.
 
-Facts and formulas: ../shared/reference/sizing-facts.md (sections cited in each module).
+Facts and formulas: docs/sizing.md (sections cited in each module).
 """
 
 from __future__ import annotations

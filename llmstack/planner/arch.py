@@ -1,6 +1,6 @@
 """Model architecture from a config.json, its tensor list and exact parameter count.
 
-Formulas: ../shared/reference/sizing-facts.md §4.2 ("Params ... reproduces the official Llama-3.1-8B count,
+Formulas: docs/sizing.md §4.2 ("Params ... reproduces the official Llama-3.1-8B count,
 8,030,261,248"). Tensor names follow llama.cpp's GGUF names (`src/llama-arch.cpp`) so that the GGUF
 quantization
 rules (planner/gguf.py) can match them.
@@ -18,7 +18,7 @@ from llmstack.errors import InputError
 
 Family = Literal["dense", "moe", "mla", "encoder"]
 
-# model_type -> family. Supported families (task brief, issue #2).
+# model_type -> family: the architectures the planner sizes.
 MODEL_TYPES: dict[str, Family] = {
     "llama": "dense",
     "mistral": "dense",
@@ -146,7 +146,7 @@ class ModelArch(BaseModel):
 
 
 def llama_ffn_dim(dim: int, ffn_dim_multiplier: float, multiple_of: int) -> int:
-    """Llama FFN size from Meta's params.json (sizing-facts §4.2): 14336 (8B), 28672 (70B), 53248 (405B)."""
+    """Llama FFN size from Meta's params.json (docs/sizing.md §4.2): 14336 (8B), 28672 (70B), 53248 (405B)."""
     return multiple_of * math.ceil(ffn_dim_multiplier * int(8 * dim / 3) / multiple_of)
 
 
@@ -167,7 +167,7 @@ def _native_format(config: dict[str, Any]) -> str:
     if method in {"awq", "gptq", "fp8"}:
         return method
     if method == "compressed-tensors":
-        return "fp8"  # RedHatAI/neuralmagic -FP8 checkpoints (sizing-facts §3.4)
+        return "fp8"  # RedHatAI/neuralmagic -FP8 checkpoints (docs/sizing.md §3.4)
     dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16").lower()
     return {"float16": "fp16", "float32": "fp32", "bfloat16": "bf16"}.get(dtype, "bf16")
 
@@ -185,7 +185,7 @@ def _from_config(config: dict[str, Any], *, name: str, source: str) -> ModelArch
     layers = _req(config, "layers", "num_hidden_layers", "n_layer", "num_layers")
     heads = _req(config, "attention heads", "num_attention_heads", "n_head")
     kv_heads = int(config.get("num_key_value_heads") or heads)
-    # sizing-facts §4.2: read head_dim from the config; hidden/heads is wrong for Gemma 2 and Qwen3-32B.
+    # docs/sizing.md §4.2: read head_dim from the config; hidden/heads is wrong for Gemma 2 and Qwen3-32B.
     head_dim = int(config.get("head_dim") or hidden // heads)
     if "intermediate_size" in config or "n_inner" in config:
         intermediate = _req(config, "FFN size", "intermediate_size", "n_inner")
@@ -231,11 +231,11 @@ def _from_config(config: dict[str, Any], *, name: str, source: str) -> ModelArch
         fields["norms_per_layer"] = 4
         window = config.get("sliding_window")
         if window:
-            # Gemma 2 alternates sliding-window and global layers (sizing-facts §4.3); even layers slide.
+            # Gemma 2 alternates sliding-window and global layers (docs/sizing.md §4.3); even layers slide.
             fields["sliding_window"] = int(window)
             fields["sliding_layers"] = (layers + 1) // 2
     elif model_type in {"mistral", "mixtral"} and config.get("sliding_window"):
-        # Mistral-7B v0.1 windowed every layer; v0.3 has sliding_window null (sizing-facts §4.3).
+        # Mistral-7B v0.1 windowed every layer; v0.3 has sliding_window null (docs/sizing.md §4.3).
         fields["sliding_window"] = int(config["sliding_window"])
         fields["sliding_layers"] = layers
     if model_type == "mixtral":

@@ -1,10 +1,7 @@
 """The decision framework: which engine, which format, how long to wait for start-up.
 
-From the design document's "Decision Framework" (../shared/seed/llm-inference-stack.md), corrected by
-../shared/seed/ERRATA.md and the references: GGUF only on ollama/llamacpp (engines-and-gateway §4), FP8
-only on
-GPUs with FP8 tensor cores (Ada sm89, Hopper sm90, Blackwell), NIM 2.x runs vLLM/SGLang
-(engines-and-gateway §5).
+The rules and their sources: docs/engines.md §10 (GGUF only on ollama/llamacpp: §4; FP8 only on GPUs with FP8
+tensor cores, Ada sm89, Hopper sm90, Blackwell: docs/sizing.md §3.4; NIM 2.x runs vLLM/SGLang: §5).
 """
 
 from __future__ import annotations
@@ -21,9 +18,9 @@ from llmstack.planner.units import GB
 Workload = Literal["dev", "throughput", "structured", "cpu", "hopper-production"]
 WORKLOADS: tuple[str, ...] = ("dev", "throughput", "structured", "cpu", "hopper-production")
 
-# Seed: "If >10 concurrent users OR need batching -> vLLM".
+# More than 10 concurrent users, or batching: vLLM (docs/engines.md §10.1).
 BATCHING_USERS = 10
-# GGUF ladder (seed: "start Q4_K_M, upgrade to Q5_K_M if VRAM allows"; Q6_K/Q8_0 continue the same ladder).
+# GGUF ladder: start at Q4_K_M, upgrade while VRAM allows (docs/engines.md §10.2).
 GGUF_START = "Q4_K_M"
 GGUF_UPGRADES: tuple[str, ...] = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M")  # best first
 GGUF_TIGHT: tuple[str, ...] = (
@@ -31,7 +28,7 @@ GGUF_TIGHT: tuple[str, ...] = (
     "Q3_K_M",
     "Q2_K",
 )  # below the start: suggestions only ("last resort")
-# Safetensors engines: BF16 when it fits, else FP8 (Ada/Hopper+), else INT4 AWQ (seed: "AWQ (quality)").
+# Safetensors engines: BF16 when it fits, else FP8 (Ada/Hopper+), else INT4 AWQ (docs/engines.md §10.2).
 HF_LADDER: tuple[str, ...] = ("bf16", "fp8", "awq")
 
 
@@ -98,12 +95,10 @@ def choose_quant(
     return candidates[-1]
 
 
-# Model load budget (engines-and-gateway §3, vllm-project/vllm PR #45551): ~40 s from GPU allocation to
-# ready for a
-# 7B vLLM replica (BF16, ~15.2 GB), ~17 min for 72B at TP=4 (BF16, ~145 GB). Formula:
+# Model load budget (docs/engines.md §3, §10.3; vllm-project/vllm PR #45551): ~40 s from GPU allocation to ready for
+# a 7B vLLM replica (BF16, ~15.2 GB), ~17 min for 72B at TP=4 (BF16, ~145 GB). Formula:
 #   seconds = 40 x (weight_bytes / 15.23 GB) x (1 + log2(TP)), at least 30 s;
-# it gives 40 s and 1,146 s (19 min, +12% margin over the measured 17 min) at the two measured points.
-# The practical
+# it gives 40 s and 1,146 s (19 min, +12% margin over the measured 17 min) at the two measured points. The practical
 # rule (same §3: ">= 10 min for >= 30B models") sets a 600 s floor at 60 GB of weights and more.
 _REF_SECONDS = 40
 _REF_BYTES = 15.23 * GB
@@ -112,7 +107,7 @@ _BIG_BYTES = 60 * GB
 _BIG_FLOOR = 600
 
 
-# Cold start: the first boot downloads the weights before loading them (engines-and-gateway §3: start_period ≈
+# Cold start: the first boot downloads the weights before loading them (docs/engines.md §3: start_period ≈
 # weight_bytes / download_bandwidth + load_time). The same section's practical values (">= 10 min for >= 30B models,
 # 20 min with cold downloads") put the download of ~60 GB of BF16 30B weights at ~10 min: ~100 MB/s.
 _DOWNLOAD_BYTES_PER_S = 100 * 10**6

@@ -2,7 +2,7 @@
 engines (Ollama, llama.cpp). Engine facts (formats, memory_model, gpu_memory_utilization) come from
 engines.yaml.
 
-Sources: ../shared/reference/sizing-facts.md §5 (vLLM), §6 + §12 (Ollama / llama.cpp), §7 (CUDA context).
+Sources: docs/sizing.md §5 (vLLM), §6 + §12 (Ollama / llama.cpp), §7 (CUDA context).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def check_engine_quant(eng: Engine, quant: str, gpu: Gpu | None) -> str:
             "quant",
             q,
             f"{eng.name} serves {', '.join(eng.formats)}"
-            + ("; serve GGUF with ollama or llamacpp (engines-and-gateway §4)." if fam == "gguf" else "."),
+            + ("; serve GGUF with ollama or llamacpp (docs/engines.md §4)." if fam == "gguf" else "."),
         )
     if fam == "fp8" and gpu is not None and not gpu.fp8:
         raise InputError(

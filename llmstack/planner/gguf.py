@@ -1,10 +1,10 @@
 """llama.cpp GGUF sizes, modelled per tensor with llama-quantize's type rules.
 
 Sources:
-  - block sizes: ggml-org/llama.cpp `ggml/src/ggml-common.h` (sizing-facts §3.1 table)
+  - block sizes: ggml-org/llama.cpp `ggml/src/ggml-common.h` (docs/sizing.md §3.1 table)
   - type rules:  ggml-org/llama.cpp `src/llama-quant.cpp` `llama_tensor_get_type_impl`, `tensor_type_fallback`
-                 (sizing-facts §3.2 and §12, checked against llama-quantize at commit 0c1e570)
-A GGUF file's size depends only on tensor shapes and chosen types (sizing-facts §12), so this is exact up
+                 (docs/sizing.md §3.2 and §12, checked against llama-quantize at commit 0c1e570)
+A GGUF file's size depends only on tensor shapes and chosen types (docs/sizing.md §12), so this is exact up
 to the
 metadata (tokenizer) block.
 """
@@ -50,7 +50,7 @@ DEFAULT_TYPE: dict[str, str] = {
     "F16": "F16",
 }
 
-# k-quant fallback when ne[0] % 256 != 0: llama-quant.cpp `tensor_type_fallback` (sizing-facts §3.2); Q2_K and
+# k-quant fallback when ne[0] % 256 != 0: llama-quant.cpp `tensor_type_fallback` (docs/sizing.md §3.2); Q2_K and
 # Q3_K fall back to Q4_0 in llama.cpp 0c1e570 (checked with the real quantizer: benchmarks/results/gguf_quantizer.md).
 _FALLBACK: dict[str, str] = {
     "Q2_K": "Q4_0",
@@ -61,7 +61,7 @@ _FALLBACK: dict[str, str] = {
 }
 
 # Tokenizer + KV metadata + tensor-info header. Measured: the tensor rules leave 7.8 MB (Llama-3 vocab) and
-# ~6 MB (Qwen2.5) to the published files; "Tokenizer metadata adds 5-8 MB" (sizing-facts §3.2 Validation,
+# ~6 MB (Qwen2.5) to the published files; "Tokenizer metadata adds 5-8 MB" (docs/sizing.md §3.2 Validation,
 # §12).
 GGUF_METADATA_BYTES = 7_000_000
 
@@ -93,7 +93,7 @@ def tensor_types(m: ModelArch, ftype: str) -> tuple[tuple[Tensor, str], ...]:
     n_ffn_down = sum(1 for t in _all(m) if t.role.startswith("ffn_down"))
     n_gqa = m.heads // max(1, m.kv_heads)
     has_output = not m.tied and m.family != "encoder"
-    big = m.layers >= 80  # llama.cpp "70B" class (LLM_TYPE_70B); sizing-facts §12: "models of 80+ layers"
+    big = m.layers >= 80  # llama.cpp "70B" class (LLM_TYPE_70B); docs/sizing.md §12: "models of 80+ layers"
     i_wv = i_down = 0
     out: list[tuple[Tensor, str]] = []
     for t in _all(m):
@@ -114,7 +114,7 @@ def tensor_types(m: ModelArch, ftype: str) -> tuple[tuple[Tensor, str], ...]:
             out.append((t, _fallback(ttype, t.ne0)))
             continue
         if role in {"attn_v", "attn_qkv"}:
-            # sizing-facts §12: "a fused attn_qkv (Phi-3) is treated like attn_v"
+            # docs/sizing.md §12: "a fused attn_qkv (Phi-3) is treated like attn_v"
             if ftype == "Q2_K":
                 ttype = "Q4_K" if n_gqa >= 4 else "Q3_K"
             elif ftype == "Q3_K_M":

@@ -13,15 +13,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from llmstack.errors import InputError, NotFoundError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 TIMEOUT_S = 15.0
+
+if TYPE_CHECKING:  # httpx is imported where a fetch happens: `llmstack plan` on a catalog model never pays for it
+    import httpx
 
 
 def default_cache_dir() -> Path:
@@ -45,6 +46,8 @@ class HubClient:
     def _get(
         self, client: httpx.Client, repo: str, filename: str, *, required: bool
     ) -> dict[str, Any] | None:
+        import httpx
+
         cached = self._cache_path(repo, filename)
         if cached.exists():
             data: dict[str, Any] = json.loads(cached.read_text())
@@ -58,7 +61,7 @@ class HubClient:
                 repo,
                 f"Could not reach {self.base_url} to fetch {filename} ({type(err).__name__}). Offline? "
                 f"Download the "
-                f"repo's config.json and pass --model-config PATH, or use a catalog model (llmstack fits).",
+                f"repo's config.json and give its path as the model, or use a catalog model (llmstack fits).",
             ) from err
         if resp.status_code == 404:
             if not required:
@@ -72,19 +75,20 @@ class HubClient:
                 repo,
                 f"The Hub refused {filename} (HTTP {resp.status_code}): the repo is gated or private. "
                 f"Accept its "
-                "licence on huggingface.co and set HF_TOKEN, or pass --model-config PATH.",
+                "licence on huggingface.co and set HF_TOKEN, or give the path of a downloaded config.json.",
             )
         if resp.status_code >= 400:
             raise InputError(
                 "model",
                 repo,
-                f"The Hub answered HTTP {resp.status_code} for {filename}; retry or use --model-config.",
+                f"The Hub answered HTTP {resp.status_code} for {filename}; retry, or give the path of a downloaded "
+                "config.json.",
             )
         try:
             payload: dict[str, Any] = resp.json()
         except ValueError as err:
             raise InputError(
-                "model", repo, f"{filename} from the Hub is not JSON; use --model-config PATH."
+                "model", repo, f"{filename} from the Hub is not JSON; give the path of a downloaded config.json."
             ) from err
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(payload))
@@ -94,6 +98,8 @@ class HubClient:
         """(config.json, exact safetensors bytes or None)."""
         if not REPO_RE.match(repo):
             raise InputError("model", repo, "A Hub repo id looks like org/name, e.g. Qwen/Qwen3-8B.")
+        import httpx
+
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         with httpx.Client(
             transport=self.transport, headers=headers, timeout=TIMEOUT_S, follow_redirects=True

@@ -1,4 +1,4 @@
-"""KV-cache bytes (sizing-facts §4.3)."""
+"""KV-cache bytes (docs/sizing.md §4.3)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from llmstack.errors import InputError
 from llmstack.planner.arch import ModelArch
 
 # bytes per element. fp8 halves bf16 (vLLM --kv-cache-dtype fp8); ggml q8_0 = 34/32, q4_0 = 18/32
-# (block sizes, ggml-common.h; sizing-facts §12 "q8_0 KV = 34/32 bytes per element").
+# (block sizes, ggml-common.h; docs/sizing.md §12 "q8_0 KV = 34/32 bytes per element").
 KV_DTYPE_BYTES: dict[str, Fraction] = {
     "bf16": Fraction(2),
     "fp16": Fraction(2),
@@ -23,7 +23,7 @@ GGML_KV_DTYPES = (
     "f16",
     "q8_0",
     "q4_0",
-)  # OLLAMA_KV_CACHE_TYPE / llama.cpp --cache-type-k/v (sizing-facts §6)
+)  # OLLAMA_KV_CACHE_TYPE / llama.cpp --cache-type-k/v (docs/sizing.md §6)
 PREALLOC_KV_DTYPES = ("auto", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2")  # vLLM --kv-cache-dtype
 
 

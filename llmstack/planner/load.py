@@ -20,9 +20,13 @@ def _catalog_arch(name: str) -> ModelArch:
 
 def load_config_file(path: str | Path) -> ModelArch:
     p = Path(path)
-    if p.is_dir():
-        p = p / "config.json"
-    if not p.is_file():
+    try:
+        if p.is_dir():
+            p = p / "config.json"
+        found = p.is_file()
+    except (OSError, ValueError):  # not a usable path (too long, NUL byte)
+        found = False
+    if not found:
         raise InputError(
             "model_config", str(path), "Give the path of a Hugging Face config.json (or its folder)."
         )
@@ -43,6 +47,13 @@ def load_config_file(path: str | Path) -> ModelArch:
     return arch.model_copy(update={"safetensors_total_bytes": total}) if total else arch
 
 
+def _is_path(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long for a path (ENAMETOOLONG) or with a NUL byte is no file
+        return False
+
+
 def load_model(ref: str, *, hub: HubClient | None = None) -> ModelArch:
     """A catalog name (`llama-3.1-8b`, an HF repo alias or Ollama tag), a config.json path, or a Hub repo
     id."""
@@ -54,7 +65,7 @@ def load_model(ref: str, *, hub: HubClient | None = None) -> ModelArch:
     if entry is not None:
         return _catalog_arch(entry.name)
     path = Path(ref).expanduser()
-    if ref.endswith(".json") or path.exists():
+    if ref.endswith(".json") or _is_path(path):
         return load_config_file(path)
     if REPO_RE.match(ref):
         config, total = (hub or HubClient()).fetch(ref)
@@ -62,7 +73,7 @@ def load_model(ref: str, *, hub: HubClient | None = None) -> ModelArch:
         return arch.model_copy(update={"safetensors_total_bytes": total}) if total else arch
     raise NotFoundError(
         "model",
-        ref,
-        f"Use a catalog model ({', '.join(models())}), a path to a config.json, or a Hub repo id like "
-        f"org/name.",
+        ref if len(ref) <= 80 else ref[:77] + "...",
+        f"It is neither a catalog model, an existing config.json nor a Hub repo id (org/name). Use a catalog model "
+        f"({', '.join(models())}), a path to a config.json, or a Hub repo id like Qwen/Qwen3-8B.",
     )

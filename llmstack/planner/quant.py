@@ -20,7 +20,7 @@ GGUF_QUANTS: tuple[str, ...] = (
     "F16",
 )
 # Safetensors formats (engines.yaml `formats`): 16-bit, FP8 (compressed-tensors / native block FP8),
-# INT8 (W8A16 / GPTQ-Int8), INT4 g128 (AWQ GEMM, GPTQ desc_act=False): sizing-facts §3.4.
+# INT8 (W8A16 / GPTQ-Int8), INT4 g128 (AWQ GEMM, GPTQ desc_act=False): docs/sizing.md §3.4.
 HF_QUANTS: tuple[str, ...] = ("bf16", "fp16", "fp8", "int8", "awq", "gptq")
 QUANTS: tuple[str, ...] = HF_QUANTS + GGUF_QUANTS
 

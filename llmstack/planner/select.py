@@ -44,7 +44,7 @@ from llmstack.planner.units import GIB, fmt_gib, parse_size
 from llmstack.planner.weights import weight_bytes
 
 TP_SIZES = (1, 2, 4, 8)  # one node per backend, no pipeline parallel
-# Ollama default context by total VRAM (sizing-facts §6, docs/context-length.mdx): <24 GiB 4k, 24-48 GiB 32k,
+# Ollama default context by total VRAM (docs/sizing.md §6, docs/context-length.mdx): <24 GiB 4k, 24-48 GiB 32k,
 # >=48 GiB 256k, capped at the trained context.
 OLLAMA_CTX_STEPS = ((24 * GIB, 4096), (48 * GIB, 32768))
 OLLAMA_CTX_MAX = 262144
@@ -214,11 +214,7 @@ def _plan_gpu_candidates(
         ):
             closest = (inst, gpu, engine, near)
     if closest is None:
-        raise InputError(
-            "model",
-            model.name,
-            "No catalog instance can run it with these options (check --gpu/--tensor-parallel).",
-        )
+        raise _no_candidate(model, req, rejected)
     inst, gpu, engine, near = closest
     suggestions = _suggest(model, req, quant, engine)
     p = _make_plan(model, req, engine, near, None, gpu, rejected, suggestions)
@@ -283,6 +279,22 @@ def _make_plan(
     )
 
 
+def _no_candidate(model: ModelArch, req: PlanRequest, rejected: list[Rejection]) -> InputError:
+    """Nothing could even be tried: blame the option that ruled every candidate out."""
+    why = "; ".join(dict.fromkeys(r.reason for r in rejected)) or "no candidate"
+    field: str
+    value: str | int
+    if req.tensor_parallel is not None:
+        field, value = "tensor_parallel", req.tensor_parallel
+    elif req.instance_type is not None:
+        field, value = "instance_type", req.instance_type
+    elif req.gpu is not None:
+        field, value = "gpu", req.gpu
+    else:
+        field, value = "model", model.name
+    return InputError(field, value, f"No catalog instance can run {model.name} with it ({why}).")
+
+
 def _suggest(model: ModelArch, req: PlanRequest, quant: str, engine: str) -> list[str]:
     out: list[str] = []
     cands = _candidates(req)
@@ -305,7 +317,7 @@ def _suggest(model: ModelArch, req: PlanRequest, quant: str, engine: str) -> lis
             )
             if fit is not None:
                 where = f"{inst.type} (${inst.hourly_usd}/h)" if inst else gpu.name
-                out.append(f"--quant {q} fits on {where} with TP={fit.tp}.")
+                out.append(f"quant {q} fits on {where} with TP={fit.tp}.")
                 break
         if out:
             break
@@ -329,7 +341,7 @@ def _suggest(model: ModelArch, req: PlanRequest, quant: str, engine: str) -> lis
             )
         else:
             out.append(
-                f"--context {best_ctx} (the longest that fits) on {where} in {best_q} at TP={best_tp}."
+                f"context {best_ctx} (the longest that fits) on {where} in {best_q} at TP={best_tp}."
             )
     else:
         need = weight_bytes(model, qs[-1] if qs else quant)

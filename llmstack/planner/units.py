@@ -1,4 +1,4 @@
-"""Byte units and size parsing. Compute in bytes, show GiB (sizing-facts §1: GB = 10^9, GiB = 2^30)."""
+"""Byte units and size parsing. Compute in bytes, show GiB (docs/sizing.md §1: GB = 10^9, GiB = 2^30)."""
 
 from __future__ import annotations
 

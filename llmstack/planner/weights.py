@@ -1,4 +1,4 @@
-"""Weight bytes per format (sizing-facts §3)."""
+"""Weight bytes per format (docs/sizing.md §3)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from llmstack.planner.gguf import gguf_bytes
 from llmstack.planner.quant import GGUF_QUANTS, normalize_quant
 
 AWQ_GROUP = (
-    128  # INT4 g128: qweight in*out/2, fp16 scales (in/128)*out*2, qzeros (in/128)*out/2 (sizing-facts §3.4)
+    128  # INT4 g128: qweight in*out/2, fp16 scales (in/128)*out*2, qzeros (in/128)*out/2 (docs/sizing.md §3.4)
 )
 FP8_BLOCK = 128  # native FP8 block scales: one fp32 scale per 128x128 block (DeepSeek-V3 README_WEIGHTS.md)
 
@@ -23,7 +23,7 @@ def _int4_bytes(t: Tensor) -> int:
 
 def _fp8_bytes(t: Tensor, *, block_scales: bool) -> int:
     # block: one fp32 scale per 128x128 block; else compressed-tensors per-channel fp32 scale
-    # (sizing-facts §3.4)
+    # (docs/sizing.md §3.4)
     block = math.ceil(t.ne0 / FP8_BLOCK) * math.ceil(t.rows / FP8_BLOCK) * 4
     scales = block if block_scales else t.rows * 4
     return (t.numel // t.experts + scales) * t.experts
@@ -64,7 +64,7 @@ def weight_bytes(model: ModelArch, quant: str) -> int:
 @cache
 def host_resident_bytes(m: ModelArch, quant: str) -> int:
     """Bytes llama.cpp keeps on the host even with every layer offloaded: an untied `token_embd`
-    (Ollama log: "CPU model buffer 281.81 MiB", sizing-facts §6)."""
+    (Ollama log: "CPU model buffer 281.81 MiB", docs/sizing.md §6)."""
     from llmstack.planner.gguf import tensor_bytes, tensor_types
 
     if m.tied or quant not in GGUF_QUANTS:
@@ -75,7 +75,7 @@ def host_resident_bytes(m: ModelArch, quant: str) -> int:
 @cache
 def cpu_repack_bytes(m: ModelArch, quant: str) -> int:
     """On CPU llama.cpp repacks Q4_0/Q4_K/IQ4_NL weights into a second copy unless --no-repack
-    (Llama-3.1-8B Q4_K_M: +3204 MiB, sizing-facts §12)."""
+    (Llama-3.1-8B Q4_K_M: +3204 MiB, docs/sizing.md §12)."""
     from llmstack.planner.gguf import tensor_bytes, tensor_types
 
     if quant not in GGUF_QUANTS:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from llmstack import preview
-from llmstack.deployment import StackPlan, plan_stack
 from llmstack.preview import PreviewResult
 from llmstack.spec import load_spec, resolve_local_gpus
+from llmstack.stackplan import StackPlan, plan_stack
 from tests.components.helpers import run_program
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ import yaml
 
 from components import LiteLLMGateway, Network
 from llmstack.errors import InputError
-from llmstack.gateway import DROPPED_KEYS, MASTER_KEY_ENV, unknown_keys
 from llmstack.preview import PreviewResult
+from llmstack.stackplan.litellm_config import DROPPED_KEYS, MASTER_KEY_ENV, unknown_keys
 from tests.components.helpers import (
     CONTAINER,
     IMAGE,
@@ -76,7 +76,7 @@ def params(config: dict[str, Any], model_name: str) -> dict[str, Any]:
 
 def test_provider_prefixes_and_api_bases(config: dict[str, Any]) -> None:
     assert params(config, "chat") == {"model": "hosted_vllm/chat", "api_base": "http://chat:8000/v1"}
-    # Ollama: LiteLLM appends /api/chat itself, so no /v1 (engines-and-gateway §7.6)
+    # Ollama: LiteLLM appends /api/chat itself, so no /v1 (docs/engines.md §7.6)
     assert params(config, "small") == {"model": "ollama_chat/qwen2.5:0.5b-instruct-q4_K_M",
                                        "api_base": "http://small:11434"}
     assert params(config, "structured") == {"model": "openai/structured", "api_base": "http://sg:30000/v1",
@@ -118,7 +118,7 @@ def test_every_key_is_a_litellm_setting(config: dict[str, Any]) -> None:
 
 
 def test_unknown_keys_catches_dropped_keys() -> None:
-    # The check the test above relies on must itself catch the seed's silently dropped keys (§7.4).
+    # The check the test above relies on must itself catch the silently dropped keys (docs/engines.md §7.4).
     bad = {"model_list": [], "router_settings": {"enable_fallback": True, "timeout": 1},
            "general_settings": {"health_check_enabled": True}}
     assert unknown_keys(bad) == ["router_settings.enable_fallback", "general_settings.health_check_enabled"]

@@ -10,9 +10,9 @@ import pytest
 from components import EmbeddingService, InferenceBackend
 from llmstack.engines import engine
 from llmstack.errors import InputError
-from llmstack.models import serving_source
 from llmstack.planner import PlanRequest, plan, startup_seconds
 from llmstack.preview import PreviewResult
+from llmstack.stackplan.checkpoints import serving_source
 from tests.components.helpers import (
     CONTAINER,
     IMAGE,
@@ -29,7 +29,7 @@ from tests.components.helpers import (
 HOST = {"docker_host": LOCAL_DOCKER, "network_name": "llmstack"}
 
 # One small, valid backend per engine. Expected health checks are written out here (not read from the engine
-# table), so a wrong table entry fails: engines-and-gateway.md §1.
+# table), so a wrong table entry fails: docs/engines.md §1.
 CASES: dict[str, dict[str, Any]] = {
     "ollama": {"engine": "ollama", "model": "qwen2.5-0.5b", "quant": "Q4_K_M", "context": 8192, "concurrency": 2},
     "vllm": {"engine": "vllm", "model": "llama-3.1-8b", "quant": "awq", "context": 16384, "concurrency": 8,
@@ -75,7 +75,7 @@ def test_health_check_works_in_the_image(engine_run: tuple[str, PreviewResult]) 
     check = container(result)["healthcheck"]
     tests = check["tests"]
     if name == "ollama":
-        tag = serving_source("qwen2.5-0.5b", "ollama", "Q4_K_M")
+        tag = serving_source("qwen2.5-0.5b", engine("ollama"), "Q4_K_M")
         assert tests[0] == "CMD-SHELL"
         assert f"ollama show '{tag}'" in tests[1]
         assert not any("curl" in t or "wget" in t for t in tests)  # the Ollama image has neither
@@ -114,7 +114,7 @@ def test_image_is_pinned_from_the_engine_table(engine_run: tuple[str, PreviewRes
 def test_gpus_requested_by_default(engine_run: tuple[str, PreviewResult]) -> None:
     _, result = engine_run
     assert container(result)["gpus"] == "all"
-    assert "deviceRequests" not in container(result)  # conflicts with gpus (pulumi-notes §5)
+    assert "deviceRequests" not in container(result)  # conflicts with gpus (docs/pulumi.md §5)
 
 
 def test_intent_labels(engine_run: tuple[str, PreviewResult]) -> None:
@@ -148,13 +148,13 @@ def test_vllm_command_from_the_plan() -> None:
     inputs = container(result)
     command = inputs["command"]
     assert "entrypoints" not in inputs  # the image's `vllm serve` entrypoint stays; the model is its first argument
-    assert command[0] == serving_source("llama-3.1-8b", "vllm", "awq")
+    assert command[0] == serving_source("llama-3.1-8b", engine("vllm"), "awq")
     assert command[command.index("--max-model-len") + 1] == "16384"
     assert command[command.index("--max-num-seqs") + 1] == "8"
     assert command[command.index("--tensor-parallel-size") + 1] == str(sizing.tensor_parallel)
     assert command[command.index("--gpu-memory-utilization") + 1] == f"{engine('vllm').gpu_memory_utilization:.2f}"
     assert command[command.index("--served-model-name") + 1] == "chat"
-    assert "serve" not in command  # repeating `serve` fails (engines-and-gateway §2)
+    assert "serve" not in command  # repeating `serve` fails (docs/engines.md §2)
     found = labels(one(result, CONTAINER))
     assert found["llmstack.instance-type"] == "g6e.xlarge"
     assert found["llmstack.tensor-parallel"] == str(sizing.tensor_parallel)
@@ -201,7 +201,7 @@ def test_ollama_env_and_pull() -> None:
     assert "OLLAMA_CONTEXT_LENGTH=8192" in env
     assert "OLLAMA_NUM_PARALLEL=2" in env
     assert "OLLAMA_HOST=0.0.0.0:11434" in env
-    tag = serving_source("qwen2.5-0.5b", "ollama", "Q4_K_M")
+    tag = serving_source("qwen2.5-0.5b", engine("ollama"), "Q4_K_M")
     assert inputs["entrypoints"] == ["/bin/sh", "-c"]
     assert f"ollama pull '{tag}'" in inputs["command"][0]
     assert "shmSize" not in inputs
@@ -294,7 +294,7 @@ def test_tei_embeddings_on_the_cpu_image() -> None:
     image = one(result, IMAGE).inputs["name"]
     assert image == "ghcr.io/huggingface/text-embeddings-inference:cpu-1.9"
     inputs = container(result)
-    assert inputs["command"][:2] == ["--model-id", serving_source("bge-small-en-v1.5", "tei", "bf16")]
+    assert inputs["command"][:2] == ["--model-id", serving_source("bge-small-en-v1.5", engine("tei"), "bf16")]
     assert inputs["ports"] == [{"ip": "127.0.0.1", "internal": 80, "external": 80}]
     assert "curl -fsS http://localhost:80/health" in inputs["healthcheck"]["tests"][1]
     assert labels(one(result, CONTAINER))["llmstack.engine"] == "tei"
@@ -306,7 +306,7 @@ def test_ollama_embeddings() -> None:
     image = one(result, IMAGE).inputs["name"]
     assert image.startswith("ollama/ollama:")
     inputs = container(result)
-    tag = serving_source("nomic-embed-text", "ollama", "bf16")
+    tag = serving_source("nomic-embed-text", engine("ollama"), "bf16")
     assert f"ollama show '{tag}'" in inputs["healthcheck"]["tests"][1]
     assert inputs["ports"] == [{"ip": "127.0.0.1", "internal": 11434, "external": 11500}]
 

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from components import InferenceStack
-from llmstack.deployment import plan_stack
 from llmstack.preview import PreviewResult, Registration
 from llmstack.spec import parse_spec
+from llmstack.stackplan import plan_stack
 from tests.components.conftest import ShippedStack
 from tests.components.helpers import (
     CONTAINER,

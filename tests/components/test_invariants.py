@@ -1,4 +1,4 @@
-"""The architecture invariants (shared/design/architecture.md): the spec, the plan, the rendered LiteLLM config and
+"""The architecture invariants (docs/architecture.md): the spec, the plan, the rendered LiteLLM config and
 the resources under mocks all agree, and every shipped stack renders with the exports `llmstack verify` reads."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import yaml
 
 from components import InferenceStack, Network
 from llmstack import preview
-from llmstack.deployment import Service, StackPlan, plan_stack
 from llmstack.engines import engine
-from llmstack.gateway import render_config, unknown_keys
 from llmstack.outputs import StackOutputs
 from llmstack.preview import PreviewResult, Registration
 from llmstack.spec import parse_spec, stack_config
+from llmstack.stackplan import Service, StackPlan, plan_stack
+from llmstack.stackplan.litellm_config import unknown_keys
 from tests.components.conftest import ROOT, STACKS, ShippedStack
 from tests.components.helpers import (
     CONTAINER,
@@ -75,7 +75,7 @@ def check_config_against_plan(config: dict[str, Any], plan: StackPlan, base_urls
 def test_plan_and_rendered_config_agree(name: str, shipped: dict[str, ShippedStack]) -> None:
     plan = shipped[name].plan
     base_urls = {s.name: f"http://{s.name}.internal:{s.launch.port}" for s in services(plan)}
-    config = render_config(plan.spec.gateway, plan.routes(base_urls))
+    config = plan.gateway.render(base_urls)
     check_config_against_plan(config, plan, base_urls)
 
 

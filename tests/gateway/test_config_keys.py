@@ -1,4 +1,4 @@
-"""`llmstack.gateway`'s key sets match the installed LiteLLM (1.108.7): every key it renders or allows is real.
+"""The key sets of `llmstack.stackplan.litellm_config` match the installed LiteLLM (1.108.7): every key is real.
 
 The proxy passes on only the `router_settings` keys `Router.__init__` accepts and drops the rest with a log line
 (reference §7.4), so the sets are checked against the installed source, not against documentation.
@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from llmstack.gateway import DROPPED_KEYS, GENERAL_SETTINGS, LITELLM_SETTINGS, ROUTER_SETTINGS, unknown_keys
+from llmstack.stackplan.litellm_config import (
+    DROPPED_KEYS,
+    GENERAL_SETTINGS,
+    LITELLM_SETTINGS,
+    ROUTER_SETTINGS,
+    unknown_keys,
+)
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline import (reference §7.1)
 
@@ -36,7 +42,7 @@ def test_router_settings_are_router_init_arguments(router_params: set[str]) -> N
     assert sorted(ROUTER_SETTINGS - router_params) == []
 
 
-def test_the_seed_keys_are_not_router_arguments(router_params: set[str]) -> None:
+def test_the_dropped_keys_are_not_router_arguments(router_params: set[str]) -> None:
     assert DROPPED_KEYS & router_params == set()
 
 

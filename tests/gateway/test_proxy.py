@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from llmstack.gateway import unknown_keys
+from llmstack.stackplan.litellm_config import unknown_keys
 from tests.gateway.conftest import SHORT_TIMING, Gateway
 from tests.standins import StandIn
 

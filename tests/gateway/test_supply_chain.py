@@ -2,7 +2,7 @@
 
 LiteLLM 1.82.7 and 1.82.8 on PyPI were compromised on 2026-03-24 (credential stealer; 1.82.8 added a
 `litellm_init.pth` that runs at every interpreter start): BerriAI/litellm#24512, #24518, OSV MAL-2026-2144.
-Reference: ../shared/reference/engines-and-gateway.md §7.10.
+Reference: docs/engines.md §7.10.
 """
 
 from __future__ import annotations

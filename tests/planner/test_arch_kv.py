@@ -1,4 +1,4 @@
-"""Parameter counts (sizing-facts §4.1) and KV-cache sizes (§4.3)."""
+"""Parameter counts (docs/sizing.md §4.1) and KV-cache sizes (§4.3)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from llmstack.errors import InputError
 from llmstack.planner import ModelArch, kv_bytes_for_sequence, kv_bytes_per_token, load_model
 from llmstack.planner.arch import llama_ffn_dim
 
-# sizing-facts §4.1 "params" column (and model cards for the rest), in parameters.
+# docs/sizing.md §4.1 "params" column (and model cards for the rest), in parameters.
 REFERENCE_PARAMS = {
     "llama-3.1-8b": 8_030_261_248,  # official count, meta-llama/llama-models sku_list.py
     "llama-3.1-70b": 70.554e9,

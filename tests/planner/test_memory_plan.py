@@ -1,4 +1,4 @@
-"""Engine memory models (sizing-facts §5-7), worked examples (§10), selection and its properties."""
+"""Engine memory models (docs/sizing.md §5-7), worked examples (§10), selection and its properties."""
 
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ def test_unfittable_suggests_nodes() -> None:
 
 def test_unfittable_context_suggestion() -> None:
     p = plan(PlanRequest(model="llama-3.1-8b", quant="bf16", engine="vllm", context=131072, vram="24GB"))
-    assert not p.fits and any("--context" in s for s in p.suggestions)
+    assert not p.fits and any(s.startswith("context ") for s in p.suggestions)
 
 
 def test_unpriced_instances_never_selected() -> None:

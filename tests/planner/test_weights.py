@@ -1,4 +1,4 @@
-"""Weight bytes per format against published files (sizing-facts §3)."""
+"""Weight bytes per format against published files (docs/sizing.md §3)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from llmstack.errors import InputError
 from llmstack.planner import format_family, load_model, normalize_quant, weight_bytes
 from llmstack.planner.gguf import tensor_types, use_more_bits
 
-# bartowski per-quant sizes (GB) for a Llama-3.1-8B architecture model, sizing-facts §3.3
+# bartowski per-quant sizes (GB) for a Llama-3.1-8B architecture model, docs/sizing.md §3.3
 BARTOWSKI_8B = {
     "F16": 16.07,
     "Q8_0": 8.54,

@@ -93,5 +93,5 @@ def test_the_cli_way_real_process_and_grpc(shipped: dict[str, PreviewResult]) ->
 
 def test_pack_directory_holds_only_the_pack() -> None:
     assert sorted(p.name for p in Path(PACK).glob("*.py")) == [
-        "__init__.py", "__main__.py", "compute.py", "gateway.py", "network.py", "props.py", "security.py",
-        "serving.py"]
+        "__init__.py", "__main__.py", "compute.py", "gateway.py", "network.py", "props.py", "registry.py",
+        "security.py", "serving.py"]

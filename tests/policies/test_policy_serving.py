@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from policy_helpers import CONTAINER, analyze, by_name, inputs, not_applicable, only, set_label
 
-from llmstack.engines import INFERENCE_ENGINES
+from llmstack.engines import engine, inference_engines
 from llmstack.preview import PreviewResult
-from policies.serving import engines_with_context_flags
 
 
 def _vllm(shipped: dict[str, PreviewResult]) -> dict[str, Any]:
@@ -165,7 +164,9 @@ def test_restart_policy(shipped: dict[str, PreviewResult], restart: str | None, 
 # -- context-limit-required ------------------------------------------------------------------------------------------
 
 def test_every_inference_engine_has_a_context_rule() -> None:
-    assert set(engines_with_context_flags()) == set(INFERENCE_ENGINES)
+    for name in inference_engines():
+        limit = engine(name).context_limit
+        assert limit.flags or limit.env, f"{name} has no context flag or env var in engines.yaml"
 
 
 def test_real_containers_set_context(shipped: dict[str, PreviewResult]) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from llmstack.deployment import plan_stack
 from llmstack.errors import InputError
 from llmstack.planner import PlanRequest, plan
 from llmstack.spec import load_spec, resolve_local_gpus
+from llmstack.stackplan import plan_stack
 from tests.spec.conftest import Edit, WriteStack
 
 PROD_VPC = "vpc-0a1b2c3d4e5f60718"  # in the prod stack; a message that shows it dumped the whole spec
@@ -105,16 +105,27 @@ def test_model_that_fits_no_instance_shows_the_planners_numbers(write_stack: Wri
     err = error(write_stack(backend(0, **huge)))
     expected = plan(PlanRequest(engine="vllm", **huge))  # type: ignore[arg-type]
     assert not expected.fits
-    assert err.field == "backends[0]"
+    assert err.field == "backends[0].model"
     assert "llama-3.1-405b" in str(err) and "131072" in str(err)
     assert expected.memory.reason in str(err)
     assert expected.suggestions[0] in str(err)
 
 
 def test_model_too_big_for_a_pinned_instance(write_stack: WriteStack) -> None:
+    """The error blames the pinned instance (not the model), gives the planner's numbers and what would fit."""
     err = error(write_stack(backend(2, model="llama-3.1-70b", quant="bf16", instance_type="g6e.xlarge")))
-    assert err.field == "backends[2]"
-    assert "g6e.xlarge" in str(err) and "GiB" in str(err)
+    assert err.field == "backends[2].instance_type" and err.value == "g6e.xlarge"
+    assert "GiB" in str(err) and "fits it" in str(err)
+    cheapest = plan(PlanRequest(model="llama-3.1-70b", quant="bf16", engine="vllm", context=16384, concurrency=8))
+    assert cheapest.instance is not None and cheapest.instance.type in str(err)
+    assert "--" not in err.fix  # stack-file errors never point at CLI flags
+
+
+def test_pinned_instance_that_cannot_run_the_format_is_blamed(write_stack: WriteStack) -> None:
+    """FP8 on an A10G: no candidate can even be tried; the pinned instance is at fault, not the model."""
+    err = error(write_stack(backend(0, instance_type="g5.xlarge")))  # prod chat: qwen3-32b fp8
+    assert err.field == "backends[0].instance_type" and err.value == "g5.xlarge"
+    assert "FP8" in str(err) and "--" not in err.fix
 
 
 def test_gpu_engine_on_a_laptop_that_auto_detects_no_gpu(write_stack: WriteStack) -> None:
@@ -169,7 +180,7 @@ def test_embeddings_model_name_clash_names_the_field(write_stack: WriteStack) ->
 
 
 def test_latest_is_not_a_pin(write_stack: WriteStack) -> None:
-    """`:latest` is the moving tag the engine table warns about (engines-and-gateway §1: vLLM "never latest")."""
+    """`:latest` is the moving tag the engine table warns about (docs/engines.md §1: vLLM "never latest")."""
     err = error(write_stack(backend(0, image="vllm/vllm-openai:latest")))
     assert "backends.0.image" in err.field
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from llmstack.deployment import plan_stack
 from llmstack.spec import (
     AwsTarget,
     LocalTarget,
@@ -18,6 +17,7 @@ from llmstack.spec import (
     resolve_local_gpus,
     stack_config,
 )
+from llmstack.stackplan import plan_stack
 from tests.spec.conftest import STACKS_DIR, WriteStack
 
 STACKS = ("dev", "staging", "prod")

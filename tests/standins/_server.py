@@ -6,7 +6,7 @@ socket and aborts every open connection with a TCP reset (what a killed containe
 server-side `time.perf_counter()` timestamps (CLOCK_MONOTONIC on Linux, so they compare across processes).
 
 aiohttp enables TCP_NODELAY on every accepted socket (`aiohttp/base_protocol.py`), and each response/SSE event
-is written with one `write()` call, so no Nagle + delayed-ACK stall (reference §7.x) distorts latencies.
+is written with one `write()` call, so no Nagle + delayed-ACK stall (reference §7.12) distorts latencies.
 """
 
 from __future__ import annotations

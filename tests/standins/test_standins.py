@@ -120,7 +120,7 @@ def test_stop_resets_open_streams_refuses_new_and_restart_keeps_port() -> None:
 
 
 def test_keepalive_latency_has_no_nagle_stall(vllm: VllmStandIn) -> None:
-    """Nagle + delayed ACK would add ~40 ms per kept-alive request (reference §7.x)."""
+    """Nagle + delayed ACK would add ~40 ms per kept-alive request (reference §7.12)."""
     body = {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 1}
     vllm.schedule = TokenSchedule()
     with httpx.Client() as client:

@@ -1,22 +1,28 @@
-"""The LiteLLM proxy config, rendered from the spec: every key written here is a real LiteLLM setting.
+"""The gateway plan: the LiteLLM container and its config, rendered from the spec's `gateway` block and the routes.
 
-Facts: ../shared/reference/engines-and-gateway.md §7. Provider prefixes per engine come from the engine table
-(`hosted_vllm/` for vLLM, `ollama_chat/` with no `/v1` for Ollama, `openai/` plus a dummy key for the rest).
-Fallbacks have no on/off switch: they are active once `router_settings.fallbacks` is set (§7.4).
+Every key written here is a real LiteLLM setting (docs/engines.md §7). Provider prefixes per engine come from the
+engine table (`hosted_vllm/` for vLLM, `ollama_chat/` with no `/v1` for Ollama, `openai/` plus a dummy key for the
+rest). Fallbacks have no on/off switch: they are active once `router_settings.fallbacks` is set (§7.4).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from llmstack import labels
 from llmstack.engines import engine
+from llmstack.labels import Role
 from llmstack.spec import Gateway
+from llmstack.stackplan.launch import Launch
 
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
+CONFIG_PATH = "/app/config.yaml"
+# LiteLLM boots in well under a minute; its upstream compose gives 40 s (docs/engines.md §3), doubled here.
+START_PERIOD_S = 80
 # OpenAI-compatible providers need an api_key even when the backend ignores it (§7.6); it is not a secret.
 UNUSED_KEY = "unused"
 
@@ -40,7 +46,7 @@ LITELLM_SETTINGS = frozenset({
     "num_retries", "fallbacks", "default_fallbacks", "context_window_fallbacks", "cache", "cache_params",
     "drop_params", "modify_params", "prometheus_metrics_config", "require_auth_for_metrics_endpoint",
 })
-# The seed's keys, which LiteLLM drops with only a log line (§7.4).
+# Keys that appear in example configs but are not LiteLLM settings: dropped with only a log line (§7.4).
 DROPPED_KEYS = frozenset({"enable_fallback", "fallback_route_order", "health_check_enabled"})
 
 
@@ -53,6 +59,53 @@ class Route:
     served_name: str
     base_url: str  # http://host:port, no path
     embedding: bool = False
+
+
+@dataclass(frozen=True)
+class RouteTarget:
+    """A route before deploy: the planned service it points at, whose address only the target knows."""
+
+    model_name: str
+    engine: str
+    served_name: str
+    service: str  # the planned service's name (key of the base URLs the target supplies)
+    embedding: bool = False
+
+
+@dataclass(frozen=True)
+class GatewayPlan:
+    """The gateway: its settings (the spec's whole `gateway` block), its routes and its container."""
+
+    settings: Gateway
+    routes: tuple[RouteTarget, ...]
+    launch: Launch
+
+    def render(self, base_urls: Mapping[str, str]) -> dict[str, Any]:
+        """The config for these service addresses (`{service name: http://host:port}`)."""
+        return render_config(self.settings, [
+            Route(r.model_name, r.engine, r.served_name, base_urls[r.service], r.embedding) for r in self.routes])
+
+    def config_yaml(self, base_urls: Mapping[str, str]) -> str:
+        return to_yaml(self.render(base_urls))
+
+    @property
+    def model_names(self) -> list[str]:
+        return sorted({r.model_name for r in self.routes})
+
+
+def plan_gateway(settings: Gateway, routes: Sequence[RouteTarget], *, environment: str, node: str | None = None,
+                 instance_type: str | None = None) -> GatewayPlan:
+    """The LiteLLM container for these (already validated) settings and routes."""
+    eng = engine("litellm")
+    launch = Launch(
+        image=settings.image or eng.image_ref(), entrypoint=None,
+        command=("--config", CONFIG_PATH, "--port", str(eng.port)), env=dict(eng.env), secret_env=dict(eng.secrets),
+        port=eng.port, health=eng.health, start_period_s=START_PERIOD_S, cache_dir="/app/cache", shm_size_mb=None,
+        gpus=False,
+        labels=labels.make(Role.GATEWAY, environment, engine=eng.name, config_path=CONFIG_PATH, node=node,
+                           instance_type=instance_type),
+    )
+    return GatewayPlan(settings, tuple(routes), launch)
 
 
 def deployment(route: Route) -> dict[str, Any]:

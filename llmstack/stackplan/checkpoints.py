@@ -9,6 +9,7 @@ from importlib import resources
 import yaml
 
 from llmstack.catalog import model_by_ref
+from llmstack.engines import Engine
 from llmstack.errors import InputError
 from llmstack.planner import format_family
 
@@ -30,28 +31,33 @@ def _ollama_suffix(quant: str) -> str:
     return f"{head.lower()}_{tail}" if tail else head.lower()
 
 
-def serving_source(model: str, engine: str, quant: str) -> str:
-    """What `engine` is told to load: a HF repo id, `repo:QUANT` for llama.cpp, or an Ollama tag."""
+def serving_source(model: str, engine: Engine, quant: str, *, where: str = "backend") -> str:
+    """What `engine` is told to load (its table's `model_source`): a HF repo id, `repo:QUANT` for a GGUF repo, or an
+    Ollama tag. Errors name `<where>.source` (or `.quant`), the fields of the stack file that fix them."""
     family = format_family(quant)
     entry = model_by_ref(model)
     if entry is None:
-        if "/" in model and family != "gguf" and engine != "ollama":
+        if "/" in model and family != "gguf" and engine.model_source == "hf":
             return model  # a Hub repo id is its own source
-        raise InputError("source", model, f"no published checkpoint is recorded for it with {engine}; {_FIX}")
+        raise InputError(f"{where}.source", None, f"no published checkpoint of {model} is recorded for "
+                         f"{engine.name}; {_FIX}", problem="is unset")
     variants = _quantized().get(entry.name, {})
-    if engine == "ollama":
+    if engine.model_source == "ollama-tag":
         if entry.kind == "embedding" and entry.ollama:
             return entry.ollama
         if "ollama_quant" not in variants:
-            raise InputError("source", model, f"no Ollama library tag is recorded for it; {_FIX}")
+            raise InputError(f"{where}.source", None, f"no Ollama library tag is recorded for {entry.name}; {_FIX}",
+                             problem="is unset")
         return f"{variants['ollama_quant']}-{_ollama_suffix(quant)}"
-    if engine == "llamacpp":
+    if engine.model_source == "gguf-repo":
         if "gguf" not in variants:
-            raise InputError("source", model, f"no GGUF repo is recorded for it; {_FIX}")
+            raise InputError(f"{where}.source", None, f"no GGUF repo is recorded for {entry.name}; {_FIX}",
+                             problem="is unset")
         return f"{variants['gguf']}:{quant}"
     if family in ("bf16", "fp16", "int8"):
         return entry.hf_repo
     # Pre-quantized checkpoints only: the engines read the format from the checkpoint's quantization_config.
     if family not in variants:
-        raise InputError("quant", quant, f"no {family} checkpoint of {entry.name} is recorded; {_FIX} or pick bf16")
+        raise InputError(f"{where}.quant", quant,
+                         f"no {family} checkpoint of {entry.name} is recorded; {_FIX} or pick bf16")
     return variants[family]

@@ -1,0 +1,100 @@
+"""The intent the stack plan puts on resources, and the resource type tokens that carry it: one home for both.
+
+The plan writes container labels (`llmstack.engine`, `llmstack.model`, ...) and EC2 tags (`llmstack:role`, ...); the
+components attach them; the policies and `llmstack preview` read them back by these same keys. Type tokens are the
+engine's names for the provider resources the program registers (pulumi-docker 5.2, pulumi-aws 7.51, pulumi-command
+1.2: docs/pulumi.md §5-6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+PREFIX = "llmstack."
+"""Container and network label prefix."""
+TAG_PREFIX = "llmstack:"
+"""EC2 tag prefix (tag keys may hold ':'; Docker label keys by convention use '.')."""
+
+
+class Role(StrEnum):
+    """What a container (or node) is for: the policies judge each role by its own rules."""
+
+    INFERENCE = "inference"
+    EMBEDDING = "embedding"
+    GATEWAY = "gateway"
+    MONITORING = "monitoring"
+    NETWORK = "network"
+
+
+class Key(StrEnum):
+    """Label keys (without the prefix). The value of every label is a string."""
+
+    ROLE = "role"
+    ENVIRONMENT = "environment"
+    ENGINE = "engine"
+    MODEL = "model"
+    FORMAT = "format"
+    CONTEXT = "context"
+    CONCURRENCY = "concurrency"
+    TENSOR_PARALLEL = "tensor-parallel"
+    KV_DTYPE = "kv-dtype"
+    NODE = "node"
+    INSTANCE_TYPE = "instance-type"
+    GPU = "gpu"
+    GPUS = "gpus"
+    ROUTE = "route"
+    BACKEND = "backend"
+    WEIGHTS_BYTES = "weights-bytes"
+    ALLOW_GGUF_ON_VLLM = "allow-gguf-on-vllm"
+    IMAGE = "image"
+    CONFIG_PATH = "config-path"
+
+    @property
+    def label(self) -> str:
+        """The full label key, e.g. `llmstack.engine`."""
+        return PREFIX + self.value
+
+    @property
+    def tag(self) -> str:
+        """The EC2 tag key, e.g. `llmstack:role`."""
+        return TAG_PREFIX + self.value
+
+
+def make(role: Role, environment: str, **values: object) -> dict[str, str]:
+    """Labels for one resource: its role, its environment and every given value that is not None.
+
+    Keyword names are `Key` member names in lower case (`tensor_parallel=2` -> `llmstack.tensor-parallel: "2"`)."""
+    labels = {Key.ROLE.label: role.value, Key.ENVIRONMENT.label: environment}
+    for name, value in values.items():
+        if value is not None:
+            labels[Key[name.upper()].label] = str(value)
+    return labels
+
+
+def read(labels: Mapping[str, str], key: Key) -> str | None:
+    return labels.get(key.label)
+
+
+# Resource type tokens (what a policy receives as `resource_type`).
+CONTAINER = "docker:index/container:Container"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+NETWORK = "docker:index/network:Network"
+VOLUME = "docker:index/volume:Volume"
+DOCKER_PROVIDER = "pulumi:providers:docker"
+INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+EBS_VOLUME = "aws:ebs/volume:Volume"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+REMOTE_COMMAND = "command:remote:Command"
+SSM_GET_PARAMETER = "aws:ssm/getParameter:getParameter"
+
+# Component type tokens: `<package>:index:<Class>` (docs/pulumi.md §3.3).
+PACKAGE = "llmstack"
+
+
+def component_type(cls_name: str) -> str:
+    return f"{PACKAGE}:index:{cls_name}"
