@@ -1,5 +1,12 @@
 """llm-inference-stack: VRAM planner, Pulumi components and CrossGuard policies for self-hosted LLM serving."""
 
-import importlib.metadata
+from typing import Any
 
-__version__ = importlib.metadata.version("llm-inference-stack")
+
+def __getattr__(name: str) -> Any:
+    # The version is read from the installed metadata on first use: importing `llmstack` stays cheap for the CLI.
+    if name == "__version__":
+        import importlib.metadata
+
+        return importlib.metadata.version("llm-inference-stack")
+    raise AttributeError(f"module 'llmstack' has no attribute {name!r}")

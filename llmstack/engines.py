@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
+from llmstack.datafiles import load_yaml
 from llmstack.errors import NotFoundError
 from llmstack.labels import Role
 
@@ -71,7 +70,7 @@ class Engine(BaseModel):
 
 @cache
 def engines() -> dict[str, Engine]:
-    raw = yaml.safe_load(resources.files("llmstack.catalog").joinpath("engines.yaml").read_text())
+    raw = load_yaml("llmstack.catalog", "engines.yaml")
     return {name: Engine(name=name, **fields) for name, fields in raw["engines"].items()}
 
 

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 
 # Tags that move, so a deploy would not be reproducible (docs/engines.md §7.10): Docker's default, the branch tags
-# of vLLM/LiteLLM images, and the floating channel names.
-MOVING_TAGS = ("latest", "main", "main-latest", "main-stable", "stable", "nightly")
+# of vLLM/LiteLLM images (LiteLLM publishes main-latest, main-stable and main-dev), and the floating channels.
+MOVING_TAGS = ("latest", "main", "main-latest", "main-stable", "main-dev", "stable", "nightly")
 
 # [registry[:port]/]path[:tag][@sha256:digest], the reference grammar of github.com/distribution/reference.
 _REFERENCE = re.compile(

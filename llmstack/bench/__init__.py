@@ -1,33 +1,37 @@
-"""`llmstack bench`: TTFT, ITL, TPOT and throughput of an OpenAI-compatible streaming endpoint."""
+"""`llmstack bench`: TTFT, ITL, TPOT, throughput and goodput of an OpenAI-compatible streaming endpoint."""
 
-from llmstack.bench.core import (
-    BenchConfig,
-    ClientPool,
-    LevelResult,
-    RequestResult,
-    make_client,
-    run_level,
-    stream_request,
-)
+from llmstack.bench.core import BenchConfig, ConnectionPool, RequestResult, Slot, SseReceiver, stream_request
+from llmstack.bench.http import Connection, Endpoint, HttpError
+from llmstack.bench.loops import LevelResult, poisson_arrivals, run_level, run_open_level
 from llmstack.bench.prompts import load_prompts, synthetic_prompts
-from llmstack.bench.runner import BenchReport, bench, run_benchmark
-from llmstack.bench.stats import Dist, LevelSummary, percentile, summarize
+from llmstack.bench.runner import BenchReport, Level, bench, open_loop_width, run_benchmark, warm_up
+from llmstack.bench.stats import Dist, LevelSummary, Slo, percentile, summarize
 
 __all__ = [
     "BenchConfig",
     "BenchReport",
-    "ClientPool",
+    "Connection",
+    "ConnectionPool",
     "Dist",
+    "Endpoint",
+    "HttpError",
+    "Level",
     "LevelResult",
     "LevelSummary",
     "RequestResult",
+    "Slo",
+    "Slot",
+    "SseReceiver",
     "bench",
     "load_prompts",
-    "make_client",
+    "open_loop_width",
     "percentile",
+    "poisson_arrivals",
     "run_benchmark",
     "run_level",
+    "run_open_level",
     "stream_request",
     "summarize",
     "synthetic_prompts",
+    "warm_up",
 ]

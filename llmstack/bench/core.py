@@ -1,18 +1,18 @@
-"""The benchmark client: fixed-concurrency streaming chat completions with `httpx` (see `ClientPool`).
+"""One streaming chat request and what it measured, over keep-alive connections (`llmstack.bench.http`).
 
 Definitions (all times `time.perf_counter()` on the client):
 
-- **TTFT**: request start -> the network read that carried the first non-empty content (or
-  `reasoning_content`) delta.
-- **ITL**: gaps between successive content-bearing reads of one stream (one per chunk, as vLLM's
-  `benchmark_serving.py` measures it; several SSE events that arrive in one read share a timestamp, so they
-  count as one gap of ~0 for the second and later events).
+- **start**: just before the request is written on an open connection. Opening a connection is never inside a
+  request's TTFT: it is timed on its own (`RequestResult.connect`, 0 on a reused connection) and reported apart.
+- **TTFT**: start -> the network read that carried the first non-empty content (or `reasoning_content`) delta.
+- **ITL**: gaps between successive content-bearing reads of one stream (one per chunk, as vLLM's serving
+  benchmark measures it; several SSE events that arrive in one read share a timestamp, so the second and later
+  count as gaps of 0).
 - **TPOT**: `(e2e - ttft) / (output_tokens - 1)`.
 - **Output tokens**: the final `usage.completion_tokens` when the server sends it (we ask with
-  `stream_options.include_usage`), else the number of content-bearing chunks (one delta ~ one token, as vLLM's
-  serving benchmark assumes when usage is absent). `RequestResult.token_source` says which.
-- **Per-request output tokens/s**: output tokens / e2e latency (llmperf's `request_output_throughput`);
-  aggregate: all output tokens of a level / the level's wall time.
+  `stream_options.include_usage`), else the number of content-bearing chunks. `RequestResult.token_source` says
+  which.
+- **Send lag** (open loop): start - the request's scheduled arrival time; how late the client was.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+from llmstack.bench.http import Connection, Endpoint, HttpError
+
+ERROR_BODY_LIMIT = 200
 
 
 @dataclass
@@ -40,6 +41,8 @@ class RequestResult:
     prompt_tokens: int | None = None
     error: str | None = None
     prompt_index: int = -1
+    connect: float = 0.0  # seconds spent opening a connection for this request (0: reused)
+    scheduled: float | None = None  # open loop: when the request was due
 
     @property
     def latency(self) -> float:
@@ -63,6 +66,10 @@ class RequestResult:
         if self.ttft is None or self.output_tokens < 2:
             return None
         return (self.latency - self.ttft) / (self.output_tokens - 1)
+
+    @property
+    def send_lag(self) -> float | None:
+        return None if self.scheduled is None else self.start - self.scheduled
 
 
 @dataclass(frozen=True)
@@ -90,10 +97,22 @@ class BenchConfig:
 
     @property
     def headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "User-Agent": "llmstack-bench"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint.parse(self.url)
+
+    def request(self, payload: bytes) -> bytes:
+        """The whole HTTP request for one payload, built before timing starts."""
+        return self.endpoint.post(payload, self.headers)
+
+    def requests(self, prompts: list[str]) -> list[bytes]:
+        endpoint, headers = self.endpoint, self.headers
+        return [endpoint.post(self.payload(p), headers) for p in prompts]
 
 
 def _content(event: dict[str, Any]) -> str | None:
@@ -109,128 +128,146 @@ def _content(event: dict[str, Any]) -> str | None:
     return text if isinstance(text, str) and text else None
 
 
-async def stream_request(client: httpx.AsyncClient, cfg: BenchConfig, payload: bytes) -> RequestResult:
-    """One streaming request. Never raises for transport/protocol errors: they become `ok=False` results."""
-    start = time.perf_counter()
-    result = RequestResult(ok=False, start=start, end=start)
-    times = result.chunk_times
+class SseReceiver:
+    """Parses an OpenAI SSE stream as it arrives into a `RequestResult` (a `llmstack.bench.http.Receiver`)."""
+
+    def __init__(self, result: RequestResult) -> None:
+        self.result = result
+        self.status = 0
+        self.done = False
+        self._buf = b""
+        self._error_body = b""
+
+    def head(self, status: int, headers: dict[str, str]) -> None:
+        self.status = status
+
+    def body(self, data: bytes, now: float) -> None:
+        if self.status != 200:
+            self._error_body = (self._error_body + data)[:ERROR_BODY_LIMIT * 4]
+            return
+        buf = self._buf + data if self._buf else data
+        result = self.result
+        while (nl := buf.find(b"\n")) >= 0:
+            line, buf = buf[:nl], buf[nl + 1 :]
+            if not line.startswith(b"data:"):
+                continue
+            raw = line[5:].strip()
+            if raw == b"[DONE]":
+                self.done = True
+                continue
+            try:
+                event = json.loads(raw)
+            except ValueError as err:
+                result.error = result.error or f"malformed SSE event: {err}"
+                continue
+            if not isinstance(event, dict):
+                result.error = result.error or f"malformed SSE event: {raw[:80]!r}"
+                continue
+            if "error" in event:
+                result.error = f"error event: {str(event['error'])[:ERROR_BODY_LIMIT]}"
+                continue
+            if _content(event) is not None:
+                result.chunks += 1
+                result.chunk_times.append(now)  # events that arrived in one read share its timestamp
+            usage = event.get("usage")
+            if usage:
+                result.usage_tokens = usage.get("completion_tokens")
+                result.prompt_tokens = usage.get("prompt_tokens")
+        self._buf = buf
+
+    def http_error(self) -> str:
+        text = self._error_body.decode("utf-8", "replace").strip()
+        return f"HTTP {self.status}: {text[:ERROR_BODY_LIMIT]}"
+
+
+class Slot:
+    """One keep-alive connection that reopens itself when the server closed it (the unit of concurrency)."""
+
+    def __init__(self, endpoint: Endpoint, timeout: float, index: int = 0) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.index = index
+        self.conn: Connection | None = None
+        self.opened = 0  # connections this slot opened
+
+    @property
+    def ready(self) -> bool:
+        return self.conn is not None and self.conn.open and self.conn.reusable
+
+    async def ensure(self) -> float:
+        """Seconds spent connecting (0 when the connection was open already)."""
+        if self.ready:
+            return 0.0
+        if self.conn is not None:
+            self.conn.close()
+        began = time.perf_counter()
+        self.conn = await Connection.connect(self.endpoint, min(self.timeout, 30.0))
+        self.opened += 1
+        return time.perf_counter() - began
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+async def stream_request(slot: Slot, timeout: float, request: bytes, scheduled: float | None = None) -> RequestResult:
+    """One streaming request on `slot`. Never raises for transport or protocol errors: they become `ok=False`."""
+    began = time.perf_counter()
+    result = RequestResult(ok=False, start=began, end=began, scheduled=scheduled)
     try:
-        async with client.stream("POST", cfg.url, content=payload, headers=cfg.headers) as resp:
-            if resp.status_code != 200:
-                body = (await resp.aread()).decode("utf-8", "replace").strip()
-                result.error = f"HTTP {resp.status_code}: {body[:200]}"
-                result.end = time.perf_counter()
-                return result
-            buf = b""
-            done = False
-            async for data in resp.aiter_bytes():
-                now = time.perf_counter()
-                buf += data
-                while (nl := buf.find(b"\n")) >= 0:
-                    line, buf = buf[:nl], buf[nl + 1 :]
-                    if not line.startswith(b"data:"):
-                        continue
-                    raw = line[5:].strip()
-                    if raw == b"[DONE]":
-                        done = True
-                        continue
-                    event = json.loads(raw)
-                    if "error" in event:
-                        result.error = f"error event: {str(event['error'])[:200]}"
-                        continue
-                    if _content(event) is not None:
-                        result.chunks += 1
-                        times.append(now)  # events that arrived in one read share its timestamp
-                    usage = event.get("usage")
-                    if usage:
-                        result.usage_tokens = usage.get("completion_tokens")
-                        result.prompt_tokens = usage.get("prompt_tokens")
-            result.end = time.perf_counter()
-            if times:
-                result.ttft = times[0] - start
-            if result.error is None and not done:
-                result.error = "stream ended without data: [DONE]"
-            if result.error is None and result.chunks == 0:
-                result.error = "stream carried no content"
-            result.ok = result.error is None
-    except httpx.HTTPError as err:
+        result.connect = await slot.ensure()
+    except HttpError as err:
+        result.start = result.end = time.perf_counter()
+        result.error = str(err)
+        return result
+    assert slot.conn is not None
+    receiver = SseReceiver(result)
+    result.start = time.perf_counter()
+    try:
+        await slot.conn.exchange(request, receiver, timeout)
+    except HttpError as err:
         result.end = time.perf_counter()
-        result.error = f"{type(err).__name__}: {err}"
-    except ValueError as err:  # json.JSONDecodeError: a malformed data: line
-        result.end = time.perf_counter()
-        result.error = f"malformed SSE event: {err}"
+        result.error = str(err)
+        return result
+    result.end = time.perf_counter()
+    if result.chunk_times:
+        result.ttft = result.chunk_times[0] - result.start
+    if receiver.status != 200:
+        result.error = receiver.http_error()
+    elif result.error is None and not receiver.done:
+        result.error = "stream ended without data: [DONE]"
+    elif result.error is None and result.chunks == 0:
+        result.error = "stream carried no content"
+    result.ok = result.error is None
     return result
 
 
-@dataclass
-class LevelResult:
-    concurrency: int
-    wall: float
-    results: list[RequestResult]
+class ConnectionPool:
+    """Slots to one endpoint, reused by every level (`async with`, closes them all on exit)."""
 
+    def __init__(self, endpoint: Endpoint, timeout: float, size: int = 0) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.slots: list[Slot] = []
+        self.grow(size)
 
-def make_client(timeout: float, connections: int = 1) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(
-        limits=limits, timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0), pool=None), trust_env=False
-    )
+    def grow(self, size: int) -> list[Slot]:
+        while len(self.slots) < size:
+            self.slots.append(Slot(self.endpoint, self.timeout, len(self.slots)))
+        return self.slots[:size]
 
+    @property
+    def opened(self) -> int:
+        return sum(s.opened for s in self.slots)
 
-class ClientPool:
-    """One single-connection `httpx.AsyncClient` per concurrency slot, created once and reused by every level.
-
-    Why not one client with `max_connections=N`: httpcore's pool re-scans every pooled connection each time a
-    request is assigned or released (`AsyncConnectionPool._assign_requests_to_connections`), so its cost per
-    request grows with N; measured at 64 streams on 2 cores it tripled the client's CPU per token (430 vs
-    128 us) and made the client the bottleneck (docs/bench.md, benchmarks/results/bench_client_capacity.md).
-    """
-
-    def __init__(self, size: int, timeout: float) -> None:
-        self.clients = [make_client(timeout) for _ in range(size)]
-
-    async def __aenter__(self) -> list[httpx.AsyncClient]:
-        return self.clients
+    async def __aenter__(self) -> ConnectionPool:
+        return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await asyncio.gather(*(c.aclose() for c in self.clients))
+        self.close()
+        await asyncio.sleep(0)  # let the transports' close callbacks run inside the loop
 
-
-async def run_level(
-    clients: Sequence[httpx.AsyncClient],
-    cfg: BenchConfig,
-    payloads: Sequence[bytes],
-    concurrency: int,
-    *,
-    num_requests: int | None = None,
-    duration: float | None = None,
-    on_done: Callable[[RequestResult], None] | None = None,
-) -> LevelResult:
-    """Closed loop: `concurrency` workers (worker i on `clients[i]`) each send one request at a time, until
-    `num_requests` were sent or `duration` seconds passed (requests in flight then finish; each is bounded by
-    the client timeout)."""
-    if (num_requests is None) == (duration is None):
-        raise ValueError("give exactly one of num_requests and duration")
-    if len(clients) < concurrency:
-        raise ValueError(f"{concurrency} workers need {concurrency} clients, got {len(clients)}")
-    results: list[RequestResult] = []
-    issued = 0
-    began = time.perf_counter()
-    deadline = began + duration if duration is not None else None
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal issued
-        while True:
-            if num_requests is not None and issued >= num_requests:
-                return
-            if deadline is not None and time.perf_counter() >= deadline:
-                return
-            index = issued % len(payloads)
-            issued += 1
-            result = await stream_request(client, cfg, payloads[index])
-            result.prompt_index = index
-            results.append(result)
-            if on_done is not None:
-                on_done(result)
-
-    await asyncio.gather(*(worker(client) for client in clients[:concurrency]))
-    return LevelResult(concurrency, time.perf_counter() - began, results)
+    def close(self) -> None:
+        for slot in self.slots:
+            slot.close()

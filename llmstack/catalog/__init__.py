@@ -8,12 +8,11 @@ are in `engines.yaml`, read by `llmstack.engines`.
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmstack.datafiles import load_yaml
 from llmstack.errors import NotFoundError
 
 __all__ = [
@@ -95,7 +94,7 @@ class CpuInstance(BaseModel):
 
 
 def _load(name: str) -> Any:
-    return yaml.safe_load(resources.files("llmstack.catalog").joinpath(name).read_text())
+    return load_yaml("llmstack.catalog", name)
 
 
 @cache

@@ -15,9 +15,9 @@ from rich.table import Table
 
 from llmstack.bench.core import BenchConfig, RequestResult
 from llmstack.bench.prompts import load_prompts, synthetic_prompts
-from llmstack.bench.runner import BenchReport
+from llmstack.bench.runner import BenchReport, Level
 from llmstack.bench.runner import bench as run_bench
-from llmstack.bench.stats import Dist
+from llmstack.bench.stats import Dist, LevelSummary, Slo
 from llmstack.errors import InputError
 
 
@@ -44,17 +44,46 @@ def parse_concurrency(value: str) -> list[int]:
     return levels
 
 
+def parse_rates(value: str) -> list[float]:
+    fix = "Use comma-separated positive request rates per second, e.g. 0.5,2,8."
+    try:
+        rates = [float(v) for v in value.split(",") if v.strip()]
+    except ValueError as err:
+        raise InputError("--request-rate", value, fix) from err
+    if not rates or any(not (0 < r < math.inf) for r in rates):
+        raise InputError("--request-rate", value, fix)
+    return rates
+
+
+def _slo_ms(option: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not value > 0:
+        raise InputError(option, value, "Use a positive number of milliseconds.")
+    return value / 1000
+
+
 def _ms(d: Dist) -> list[str]:
     return ["-" if math.isnan(v) else f"{v * 1000:.1f}" for v in (d.mean, d.p50, d.p90, d.p99)]
 
 
+def _level(lv: LevelSummary) -> str:
+    return str(lv.concurrency) if lv.mode == "closed" else f"{lv.request_rate:g}/s"
+
+
 def render(report: BenchReport, console: Console) -> None:
     summary = Table(title=f"llmstack bench: {report.model} at {report.url}", title_justify="left")
-    for col in ("conc", "reqs", "errors", "req/s", "tok/s", "tokens", "TTFT p50", "ITL p50"):
+    open_loop = any(lv.mode == "open" for lv in report.levels)
+    slo = any(lv.goodput is not None for lv in report.levels)
+    cols = ["rate" if open_loop else "conc", "reqs", "errors", "req/s", "tok/s", "tokens", "TTFT p50", "ITL p50"]
+    cols += ["peak in flight", "send lag p99"] if open_loop else []
+    cols += ["goodput"] if slo else []
+    cols += ["new conns"]
+    for col in cols:
         summary.add_column(col, justify="right")
     for lv in report.levels:
-        summary.add_row(
-            str(lv.concurrency),
+        row = [
+            _level(lv),
             str(lv.requests),
             f"{lv.errors} ({lv.error_rate:.1%})",
             f"{lv.request_throughput:.2f}",
@@ -62,10 +91,17 @@ def render(report: BenchReport, console: Console) -> None:
             lv.token_source,
             _ms(lv.ttft_s)[1] + " ms",
             _ms(lv.itl_s)[1] + " ms",
-        )
+        ]
+        if open_loop:
+            row += [str(lv.concurrency), _ms(lv.send_lag_s)[3] + " ms"]
+        if slo:
+            row += ["-" if lv.goodput is None else f"{lv.goodput:.1%} ({lv.goodput_rps:.2f}/s)"]
+        row += [str(lv.connect_s.n)]
+        summary.add_row(*row)
     console.print(summary)
     for lv in report.levels:
-        table = Table(title=f"concurrency {lv.concurrency}: {lv.ok} ok in {lv.duration_s:.2f} s", title_justify="left")
+        what = f"concurrency {lv.concurrency}" if lv.mode == "closed" else f"request rate {lv.request_rate:g}/s"
+        table = Table(title=f"{what}: {lv.ok} ok in {lv.duration_s:.2f} s", title_justify="left")
         table.add_column("metric")
         for col in ("mean", "p50", "p90", "p99"):
             table.add_column(col, justify="right")
@@ -78,7 +114,16 @@ def render(report: BenchReport, console: Console) -> None:
             "output tok/s per request",
             *["-" if math.isnan(v) else f"{v:.1f}" for v in (tps.mean, tps.p50, tps.p90, tps.p99)],
         )
+        if lv.connect_s.n:
+            table.add_row(f"connect, {lv.connect_s.n} new (ms)", *_ms(lv.connect_s))
+        if lv.mode == "open":
+            table.add_row("send lag (ms)", *_ms(lv.send_lag_s))
         console.print(table)
+        if lv.goodput is not None:
+            slos = [f"TTFT <= {lv.slo_ttft_s * 1000:g} ms" if lv.slo_ttft_s is not None else "",
+                    f"TPOT <= {lv.slo_itl_s * 1000:g} ms" if lv.slo_itl_s is not None else ""]
+            console.print(f"goodput: {lv.goodput:.1%} of requests met {' and '.join(s for s in slos if s)} "
+                          f"({lv.goodput_rps:.2f} req/s)")
         for err in lv.first_errors:
             console.print(f"[red]error:[/] {err}")
 
@@ -86,7 +131,10 @@ def render(report: BenchReport, console: Console) -> None:
 @click.command()
 @click.argument("url")
 @click.option("--model", required=True, help="Model name to send (the served or gateway model name).")
-@click.option("--concurrency", default="1", show_default=True, help="Comma-separated levels, e.g. 1,8,64.")
+@click.option("--concurrency", help="Closed loop: comma-separated stream counts, e.g. 1,8,64  [default: 1]")
+@click.option("--request-rate", help="Open loop: comma-separated Poisson arrival rates (requests/s), e.g. 1,4,16.")
+@click.option("--max-concurrency", type=int, help="Open loop: at most this many requests in flight.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the open loop's arrival times.")
 @click.option("--num-requests", "-n", type=int, help="Requests per level (default 32 unless --duration).")
 @click.option("--duration", type=float, help="Seconds per level instead of a request count.")
 @click.option("--prompt-tokens", type=int, default=128, show_default=True, help="Synthetic prompt length.")
@@ -94,13 +142,19 @@ def render(report: BenchReport, console: Console) -> None:
 @click.option("--max-tokens", type=int, default=128, show_default=True, help="max_tokens per request.")
 @click.option("--ignore-eos", is_flag=True, help="Send ignore_eos (vLLM) so every request makes max_tokens.")
 @click.option("--api-key-env", metavar="VAR", help="Environment variable holding the bearer token.")
-@click.option("--warmup", type=int, default=1, show_default=True, help="Uncounted requests before the first level.")
+@click.option("--slo-ttft-ms", type=float, help="Goodput: a request's TTFT must be at most this.")
+@click.option("--slo-itl-ms", type=float, help="Goodput: a request's mean inter-token latency (TPOT) at most this.")
+@click.option("--warmup", type=int, default=1, show_default=True,
+              help="Uncounted rounds before each level, one request on every connection the level uses.")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds per request (read gaps).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for CI).")
 def bench(
     url: str,
     model: str,
-    concurrency: str,
+    concurrency: str | None,
+    request_rate: str | None,
+    max_concurrency: int | None,
+    seed: int,
     num_requests: int | None,
     duration: float | None,
     prompt_tokens: int,
@@ -108,12 +162,27 @@ def bench(
     max_tokens: int,
     ignore_eos: bool,
     api_key_env: str | None,
+    slo_ttft_ms: float | None,
+    slo_itl_ms: float | None,
     warmup: int,
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Benchmark an OpenAI-compatible endpoint with streaming chat completions at fixed concurrency."""
-    levels = parse_concurrency(concurrency)
+    """Benchmark an OpenAI-compatible endpoint with streaming chat completions: fixed concurrency (closed loop) or
+    Poisson arrivals (open loop, --request-rate)."""
+    if concurrency is not None and request_rate is not None:
+        raise InputError("--request-rate", request_rate,
+                         "Give --concurrency (closed loop) or --request-rate (open loop), not both; cap an open "
+                         "loop's requests in flight with --max-concurrency.")
+    if request_rate is not None:
+        levels = [Level(rate=r) for r in parse_rates(request_rate)]
+    else:
+        levels = [Level(concurrency=c) for c in parse_concurrency(concurrency or "1")]
+        if max_concurrency is not None:
+            raise InputError("--max-concurrency", max_concurrency,
+                             "It caps an open loop; with --concurrency the level is the number of streams.")
+    if max_concurrency is not None and max_concurrency < 1:
+        raise InputError("--max-concurrency", max_concurrency, "Use at least 1.")
     if num_requests is not None and duration is not None:
         raise InputError("--duration", duration, "Give --num-requests or --duration, not both.")
     if num_requests is None and duration is None:
@@ -128,6 +197,7 @@ def bench(
         raise InputError("--warmup", warmup, "Use 0 or more.")
     if timeout <= 0:
         raise InputError("--timeout", timeout, "Use a positive number of seconds.")
+    slo = Slo(_slo_ms("--slo-ttft-ms", slo_ttft_ms), _slo_ms("--slo-itl-ms", slo_itl_ms))
     api_key = None
     if api_key_env:
         api_key = os.environ.get(api_key_env)
@@ -136,11 +206,12 @@ def bench(
     if prompts_file is not None:
         prompts = load_prompts(prompts_file)
     else:
-        prompts = synthetic_prompts(max(num_requests or 0, max(levels) * 2, 64), prompt_tokens)
+        widest = max((lv.concurrency or 0) for lv in levels)
+        prompts = synthetic_prompts(max(num_requests or 0, widest * 2, 64), prompt_tokens)
     cfg = BenchConfig(chat_url(url), model, max_tokens, api_key, timeout, ignore_eos)
     console = Console(stderr=True)
     with Progress(
-        TextColumn("[bold]c={task.fields[c]}"),
+        TextColumn("[bold]{task.fields[level]}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("errors {task.fields[errors]}"),
@@ -149,16 +220,16 @@ def bench(
         transient=True,
         disable=as_json and not console.is_terminal,
     ) as progress:
-        tasks: dict[int, TaskID] = {}
-        errors: dict[int, int] = {}
+        tasks: dict[str, TaskID] = {}
+        errors: dict[str, int] = {}
 
-        def start(c: int, total: int | None) -> None:
-            errors[c] = 0
-            tasks[c] = progress.add_task("level", total=total, c=c, errors=0)
+        def start(label: str, total: int | None) -> None:
+            errors[label] = 0
+            tasks[label] = progress.add_task("level", total=total, level=label, errors=0)
 
-        def advance(c: int, total: int | None, result: RequestResult) -> None:
-            errors[c] += 0 if result.ok else 1
-            progress.update(tasks[c], advance=1, errors=errors[c])
+        def advance(label: str, total: int | None, result: RequestResult) -> None:
+            errors[label] += 0 if result.ok else 1
+            progress.update(tasks[label], advance=1, errors=errors[label])
 
         report = run_bench(
             cfg,
@@ -167,6 +238,9 @@ def bench(
             num_requests=num_requests,
             duration=duration,
             warmup=warmup,
+            max_concurrency=max_concurrency,
+            slo=slo,
+            seed=seed,
             progress=advance,
             on_level_start=start,
         )

@@ -7,11 +7,10 @@ The data lives in `exporters.yaml` next to this module (with its sources); the e
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
+from llmstack.datafiles import load_yaml
 from llmstack.engines import engines
 from llmstack.errors import NotFoundError
 
@@ -54,7 +53,7 @@ class DcgmExporter(_Image):
 
 @cache
 def _data() -> dict[str, object]:
-    raw = yaml.safe_load(resources.files("llmstack.monitoring").joinpath("exporters.yaml").read_text())
+    raw = load_yaml("llmstack.monitoring", "exporters.yaml")
     if not isinstance(raw, dict):
         raise TypeError("llmstack/monitoring/exporters.yaml must be a mapping")
     return raw

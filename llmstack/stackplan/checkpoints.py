@@ -4,11 +4,9 @@ plus the published quantized variants (`serving.yaml`)."""
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
-
-import yaml
 
 from llmstack.catalog import model_by_ref
+from llmstack.datafiles import load_yaml
 from llmstack.engines import Engine
 from llmstack.errors import InputError
 from llmstack.planner import format_family
@@ -18,8 +16,7 @@ _FIX = "set `source:` on the backend to the checkpoint to load"
 
 @cache
 def _quantized() -> dict[str, dict[str, str]]:
-    text = resources.files("llmstack.catalog").joinpath("serving.yaml").read_text()
-    variants: dict[str, dict[str, str]] = yaml.safe_load(text)["models"]
+    variants: dict[str, dict[str, str]] = load_yaml("llmstack.catalog", "serving.yaml")["models"]
     return variants
 
 

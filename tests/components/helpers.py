@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from pulumi.runtime import settings
 from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
 
 from llmstack import preview
+from llmstack.labels import CONTAINER, DOCKER_PROVIDER, INSTANCE, NETWORK
+from llmstack.labels import EGRESS_RULE as EGRESS
+from llmstack.labels import INGRESS_RULE as INGRESS
+from llmstack.labels import REMOTE_COMMAND as COMMAND
+from llmstack.labels import REMOTE_IMAGE as IMAGE
+from llmstack.labels import SSM_GET_PARAMETER as SSM_INVOKE
 from llmstack.preview import PreviewResult, Registration
+from llmstack.spec import LocalTarget
 
-CONTAINER = "docker:index/container:Container"
-IMAGE = "docker:index/remoteImage:RemoteImage"
-NETWORK = "docker:index/network:Network"
-DOCKER_PROVIDER = "pulumi:providers:docker"
-INSTANCE = "aws:ec2/instance:Instance"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-COMMAND = "command:remote:Command"
-SSM_INVOKE = "aws:ssm/getParameter:getParameter"
-LOCAL_DOCKER = "unix:///var/run/docker.sock"
+LOCAL_DOCKER = LocalTarget.model_fields["docker_host"].default
+__all__ = ["COMMAND", "CONTAINER", "DOCKER_PROVIDER", "EGRESS", "IMAGE", "INGRESS", "INSTANCE", "LOCAL_DOCKER",
+           "NETWORK", "SSM_INVOKE"]
 
 
 def record(program: Callable[[], object], **kwargs: Any) -> PreviewResult:
@@ -30,11 +29,6 @@ def record(program: Callable[[], object], **kwargs: Any) -> PreviewResult:
     test_each_run_registers_its_own_stack."""
     settings.set_root_resource(None)  # type: ignore[arg-type]
     return preview.record(program, **kwargs)
-
-
-def run_program(stack_file: Path) -> PreviewResult:
-    settings.set_root_resource(None)  # type: ignore[arg-type]
-    return preview.run_program(stack_file)
 
 
 def is_secret(value: Any) -> bool:

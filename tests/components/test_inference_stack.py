@@ -13,7 +13,6 @@ from components import InferenceStack
 from llmstack.preview import PreviewResult, Registration
 from llmstack.spec import parse_spec
 from llmstack.stackplan import plan_stack
-from tests.components.conftest import ShippedStack
 from tests.components.helpers import (
     CONTAINER,
     DOCKER_PROVIDER,
@@ -26,6 +25,7 @@ from tests.components.helpers import (
     one,
     record,
 )
+from tests.conftest import ShippedStack
 
 STACK_TYPE = "llmstack:index:InferenceStack"
 

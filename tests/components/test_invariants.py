@@ -20,7 +20,6 @@ from llmstack.preview import PreviewResult, Registration
 from llmstack.spec import parse_spec, stack_config
 from llmstack.stackplan import Service, StackPlan, plan_stack
 from llmstack.stackplan.litellm_config import unknown_keys
-from tests.components.conftest import ROOT, STACKS, ShippedStack
 from tests.components.helpers import (
     CONTAINER,
     IMAGE,
@@ -32,6 +31,7 @@ from tests.components.helpers import (
     one,
     record,
 )
+from tests.conftest import PROGRAM, STACKS, ShippedStack, stack_file
 
 
 def gateway_config(result: PreviewResult) -> dict[str, Any]:
@@ -241,10 +241,10 @@ def test_stack_exports(stack: ShippedStack) -> None:
 @pytest.mark.parametrize("name", STACKS)
 def test_master_key_export_is_secret(name: str) -> None:
     """Read the export as the engine would store it: feed it to a probe resource and look at its inputs."""
-    path = ROOT / "stacks" / f"Pulumi.{name}.yaml"
+    path = stack_file(name)
 
     def program() -> None:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        runpy.run_path(str(PROGRAM), run_name="__main__")
         root = pulumi.runtime.get_root_resource()
         assert root is not None
         pulumi.CustomResource("llmstack-test:index:Probe", "probe",

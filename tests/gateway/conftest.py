@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.gateway.rendered import STACKS, rendered_config, standins_for, to_loopback
+from tests.conftest import STACKS, ShippedStack
+from tests.gateway.rendered import standins_for, to_loopback, uploaded_config
 from tests.standins import LiteLLMProxy, StandIn
 
 # The failover tests need the cooldown to end within the test's time. Only the values the component already
@@ -50,9 +51,9 @@ class Gateway:
 
 
 @pytest.fixture(scope="module", params=STACKS)
-def gateway(request: pytest.FixtureRequest) -> Iterator[Gateway]:
+def gateway(request: pytest.FixtureRequest, shipped: dict[str, ShippedStack]) -> Iterator[Gateway]:
     stack: str = request.param
-    rendered = rendered_config(stack)
+    rendered = uploaded_config(shipped[stack].result, stack)
     standins = standins_for(rendered)
     started: list[StandIn] = []
     try:

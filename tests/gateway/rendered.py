@@ -10,34 +10,32 @@ model name the rendered config asks for.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
-from pulumi.runtime import settings
 
-from llmstack.preview import run_program
+from llmstack.labels import CONTAINER
+from llmstack.preview import PreviewResult, run_program
+from llmstack.stackplan.litellm_config import CONFIG_PATH
+from tests.conftest import stack_file
 from tests.standins import OllamaStandIn, StandIn, TeiStandIn, VllmStandIn
-
-ROOT = Path(__file__).resolve().parents[2]
-STACKS = ("dev", "staging", "prod")
 
 
 def rendered_config(stack: str) -> dict[str, Any]:
     """The config.yaml the gateway container of `stacks/Pulumi.<stack>.yaml` is given, parsed."""
-    # A fresh root stack per run: pulumi's set_mocks reuses the previous run's Stack otherwise (see
-    # tests/components/helpers.py).
-    settings.set_root_resource(None)  # type: ignore[arg-type]
-    result = run_program(ROOT / "stacks" / f"Pulumi.{stack}.yaml")
+    return uploaded_config(run_program(stack_file(stack)), stack)
+
+
+def uploaded_config(result: PreviewResult, stack: str) -> dict[str, Any]:
+    """The config.yaml a recorded program uploads into its gateway container, parsed."""
     contents = [
         reg.inputs["uploads"][0]["content"]
         for reg in result.registrations
-        if reg.type == "docker:index/container:Container"
-        and any(u.get("file") == "/app/config.yaml" for u in reg.inputs.get("uploads", []))
+        if reg.type == CONTAINER and any(u.get("file") == CONFIG_PATH for u in reg.inputs.get("uploads", []))
     ]
     if len(contents) != 1:
-        raise AssertionError(f"{stack}: expected one gateway container uploading /app/config.yaml, got {len(contents)}")
+        raise AssertionError(f"{stack}: expected one gateway container uploading {CONFIG_PATH}, got {len(contents)}")
     config = yaml.safe_load(contents[0])
     assert isinstance(config, dict)
     return config

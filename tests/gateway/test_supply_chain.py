@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from llmstack.engines import engine
+from llmstack.images import MOVING_TAGS
+from policies.gateway import COMPROMISED
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPROMISED = frozenset({"1.82.7", "1.82.8"})
-MOVING_TAGS = frozenset({"latest", "main", "main-latest", "main-stable", "stable", "main-dev"})
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 

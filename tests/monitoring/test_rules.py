@@ -25,9 +25,9 @@ from llmstack.monitoring import (
     render_alert_rules,
     render_prometheus_yaml,
 )
+from tests.conftest import ROOT
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED_RULES = REPO / "llmstack" / "monitoring" / "alerts.yml"
+SHIPPED_RULES = ROOT / "llmstack" / "monitoring" / "alerts.yml"
 PROMTOOL_TESTS = sorted((Path(__file__).parent / "promtool").glob("*.test.yml"))
 
 
@@ -185,7 +185,7 @@ def test_every_rule_has_for_severity_and_actionable_annotations() -> None:
 
 
 def test_docs_table_names_every_alert() -> None:
-    docs = (REPO / "docs" / "monitoring.md").read_text()
+    docs = (ROOT / "docs" / "monitoring.md").read_text()
     for name in ALERT_NAMES:
         assert f"| `{name}` |" in docs, f"docs/monitoring.md: add {name} to the alerts table"
 

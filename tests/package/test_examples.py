@@ -3,7 +3,6 @@ config set, and registers what its README promises. The policy-pack example is a
 through the analyzer servicer the CLI talks to."""
 
 import runpy
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -14,8 +13,8 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from llmstack.preview import PreviewResult, Registration, record
 from policies import ALL_POLICIES, make_analyzer
+from tests.conftest import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # the Struct marker of a secret value
 MASTER_KEY = "sk-" + "5a" * 16
 

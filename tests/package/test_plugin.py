@@ -19,8 +19,8 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 import llmstack
 from components.package import PACKAGE_NAME, provider, schema
 from llmstack.preview import Registration, record
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = ROOT / "components"
 PIN = re.compile(r"^llm-inference-stack @ git\+https://\S+/llm-inference-stack@v(?P<version>\S+)$", re.M)
 

@@ -16,8 +16,8 @@ import components.schema as schema_cli
 import llmstack
 from components.package import COMPONENTS, PACKAGE_NAME, package_version, schema
 from policies import ALL_POLICIES
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKENS = {f"llmstack:index:{name}" for name in (
     "InferenceBackend", "EmbeddingService", "LiteLLMGateway", "GpuNode", "CpuNode", "Network", "Observability",
     "InferenceStack")}

@@ -1,14 +1,14 @@
-"""Session fixture: each shipped stack's real program under mocks, run once."""
+"""The policy tests read the shipped stacks' registrations (the session's `shipped` fixture) by stack name."""
 
 from __future__ import annotations
 
 import pytest
-from policy_helpers import ROOT, STACKS
 
-from llmstack.preview import PreviewResult, run_program
+from llmstack.preview import PreviewResult
+from tests.conftest import ShippedStack
 
 
 @pytest.fixture(scope="session")
-def shipped() -> dict[str, PreviewResult]:
-    """Each shipped stack's real program under mocks, run once per session."""
-    return {env: run_program(ROOT / "stacks" / f"Pulumi.{env}.yaml") for env in STACKS}
+def results(shipped: dict[str, ShippedStack]) -> dict[str, PreviewResult]:
+    """What each shipped stack's real program registers under mocks."""
+    return {name: s.result for name, s in shipped.items()}

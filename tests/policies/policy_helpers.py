@@ -5,19 +5,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import proto
 
+from llmstack.labels import CONTAINER
 from llmstack.preview import PreviewResult, Registration
 from policies import make_analyzer
 
-ROOT = Path(__file__).resolve().parents[2]
-STACKS = ("dev", "staging", "prod")
 LEVELS = {proto.ADVISORY: "advisory", proto.MANDATORY: "mandatory", proto.DISABLED: "disabled"}
-CONTAINER = "docker:index/container:Container"
 
 
 @dataclass(frozen=True)
@@ -25,6 +22,9 @@ class Diag:
     policy: str
     level: str
     message: str
+
+
+__all__ = ["CONTAINER"]
 
 
 def struct(props: Mapping[str, Any]) -> struct_pb2.Struct:

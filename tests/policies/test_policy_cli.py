@@ -8,8 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from llmstack.cli.preview import preview
-
-BAD = Path(__file__).parent / "bad" / "Pulumi.bad.yaml"
+from tests.conftest import BAD_STACK
 
 
 def test_shipped_stack_passes_with_exit_0(tmp_path: Path) -> None:
@@ -20,21 +19,21 @@ def test_shipped_stack_passes_with_exit_0(tmp_path: Path) -> None:
 
 
 def test_bad_stack_fails_with_exit_1_and_a_table(tmp_path: Path) -> None:
-    result = CliRunner().invoke(preview, ["--stack-file", str(BAD), "--out", str(tmp_path)], terminal_width=200)
+    result = CliRunner().invoke(preview, ["--stack-file", str(BAD_STACK), "--out", str(tmp_path)], terminal_width=200)
     assert result.exit_code == 1
     assert "policy violation(s)" in result.output and "gateway-on-cpu-node" in result.output
     assert "failed" in result.output
 
 
 def test_bad_stack_json_and_policy_config(tmp_path: Path) -> None:
-    result = CliRunner().invoke(preview, ["--stack-file", str(BAD), "--json", "--out", str(tmp_path)])
+    result = CliRunner().invoke(preview, ["--stack-file", str(BAD_STACK), "--json", "--out", str(tmp_path)])
     assert result.exit_code == 1
     violations = json.loads(result.output)["violations"]
     assert {v["policy"] for v in violations} == {"gateway-on-cpu-node", "litellm-version-safe"}
     assert set(violations[0]) == {"policy", "level", "resource_type", "resource_name", "urn", "message"}
     config = tmp_path / "policy-config.json"
     config.write_text(json.dumps({"all": "advisory"}))
-    result = CliRunner().invoke(preview, ["--stack-file", str(BAD), "--json", "--out", str(tmp_path),
+    result = CliRunner().invoke(preview, ["--stack-file", str(BAD_STACK), "--json", "--out", str(tmp_path),
                                           "--policy-config", str(config)])
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)

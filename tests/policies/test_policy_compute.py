@@ -4,24 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from policy_helpers import CONTAINER, analyze, analyze_stack, by_name, inputs, not_applicable, only, set_label
-
 from llmstack.preview import PreviewResult
+from tests.policies.policy_helpers import (
+    CONTAINER,
+    analyze,
+    analyze_stack,
+    by_name,
+    inputs,
+    not_applicable,
+    only,
+    set_label,
+)
 
 
-def _chat(shipped: dict[str, PreviewResult]) -> dict[str, Any]:
-    return inputs(by_name(shipped["staging"], "chat-container"))  # llama-3.1-8b AWQ, 16k x 8 on the planner's pick
+def _chat(results: dict[str, PreviewResult]) -> dict[str, Any]:
+    return inputs(by_name(results["staging"], "chat-container"))  # llama-3.1-8b AWQ, 16k x 8 on the planner's pick
 
 
-def test_planned_containers_fit(shipped: dict[str, PreviewResult]) -> None:
+def test_planned_containers_fit(results: dict[str, PreviewResult]) -> None:
     for env in ("staging", "prod"):
-        for r in shipped[env].registrations:
+        for r in results[env].registrations:
             if r.type == CONTAINER:
                 assert only(analyze(CONTAINER, inputs(r), r.name), "model-fits-gpu") == [], r.name
 
 
-def test_too_long_context_on_a_small_gpu_fails_with_the_planners_numbers(shipped: dict[str, PreviewResult]) -> None:
-    props = set_label(_chat(shipped), "llmstack.instance-type", "g4dn.xlarge")
+def test_too_long_context_on_a_small_gpu_fails_with_the_planners_numbers(results: dict[str, PreviewResult]) -> None:
+    props = set_label(_chat(results), "llmstack.instance-type", "g4dn.xlarge")
     set_label(props, "llmstack.context", "131072")
     set_label(props, "llmstack.concurrency", "16")
     found = only(analyze(CONTAINER, props, "chat"), "model-fits-gpu")
@@ -31,36 +39,36 @@ def test_too_long_context_on_a_small_gpu_fails_with_the_planners_numbers(shipped
     assert "usable per GPU" in message and "cheapest instance that fits is" in message
 
 
-def test_tensor_parallel_beyond_the_instances_gpus_fails(shipped: dict[str, PreviewResult]) -> None:
-    props = set_label(_chat(shipped), "llmstack.tensor-parallel", "4")
+def test_tensor_parallel_beyond_the_instances_gpus_fails(results: dict[str, PreviewResult]) -> None:
+    props = set_label(_chat(results), "llmstack.tensor-parallel", "4")
     found = only(analyze(CONTAINER, props), "model-fits-gpu")
     assert len(found) == 1 and "tensor parallel 4" in found[0].message
 
 
-def test_not_applicable_without_instance_type(shipped: dict[str, PreviewResult]) -> None:
-    local = inputs(by_name(shipped["dev"], "chat-container"))
+def test_not_applicable_without_instance_type(results: dict[str, PreviewResult]) -> None:
+    local = inputs(by_name(results["dev"], "chat-container"))
     reason = not_applicable(CONTAINER, local)["model-fits-gpu"]
     assert "no llmstack.instance-type label" in reason
 
 
-def test_unknown_instance_type_fails(shipped: dict[str, PreviewResult]) -> None:
-    props = set_label(_chat(shipped), "llmstack.instance-type", "x9.huge")
+def test_unknown_instance_type_fails(results: dict[str, PreviewResult]) -> None:
+    props = set_label(_chat(results), "llmstack.instance-type", "x9.huge")
     found = only(analyze(CONTAINER, props), "model-fits-gpu")
     assert len(found) == 1 and "not in the GPU instance catalog" in found[0].message
 
 
-def _stack(shipped: dict[str, PreviewResult], env: str) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(r.type, r.name, inputs(r)) for r in shipped[env].registrations
+def _stack(results: dict[str, PreviewResult], env: str) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(r.type, r.name, inputs(r)) for r in results[env].registrations
             if r.custom and not r.type.startswith("pulumi:providers:")]
 
 
-def test_shipped_stacks_keep_embeddings_off_gpus(shipped: dict[str, PreviewResult]) -> None:
+def test_shipped_stacks_keep_embeddings_off_gpus(results: dict[str, PreviewResult]) -> None:
     for env in ("dev", "staging", "prod"):
-        assert only(analyze_stack(_stack(shipped, env)), "embeddings-off-inference-gpu") == [], env
+        assert only(analyze_stack(_stack(results, env)), "embeddings-off-inference-gpu") == [], env
 
 
-def test_embedding_container_requesting_gpus_fails(shipped: dict[str, PreviewResult]) -> None:
-    resources = _stack(shipped, "prod")
+def test_embedding_container_requesting_gpus_fails(results: dict[str, PreviewResult]) -> None:
+    resources = _stack(results, "prod")
     for _, name, props in resources:
         if name == "embeddings-container":
             props["deviceRequests"] = [{"driver": "nvidia", "count": -1, "capabilities": [["gpu"]]}]
@@ -68,8 +76,8 @@ def test_embedding_container_requesting_gpus_fails(shipped: dict[str, PreviewRes
     assert len(found) == 1 and "requests GPUs" in found[0].message
 
 
-def test_embedding_on_an_inference_gpu_node_fails(shipped: dict[str, PreviewResult]) -> None:
-    resources = _stack(shipped, "prod")
+def test_embedding_on_an_inference_gpu_node_fails(results: dict[str, PreviewResult]) -> None:
+    resources = _stack(results, "prod")
     for _, name, props in resources:
         if name == "embeddings-container":
             set_label(props, "llmstack.node", "gpu-chat")

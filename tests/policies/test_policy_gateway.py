@@ -6,17 +6,17 @@ from typing import Any
 
 import pytest
 import yaml
-from policy_helpers import CONTAINER, analyze, by_name, inputs, only, set_label
 
 from llmstack.preview import PreviewResult
 from policies.gateway import config_problems
+from tests.policies.policy_helpers import CONTAINER, analyze, by_name, inputs, only, set_label
 
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 SECRET = "4dabf18193072939515e22adb298388d"
 
 
-def _gateway(shipped: dict[str, PreviewResult], env: str = "prod") -> dict[str, Any]:
-    return inputs(by_name(shipped[env], "gateway-container"))
+def _gateway(results: dict[str, PreviewResult], env: str = "prod") -> dict[str, Any]:
+    return inputs(by_name(results[env], "gateway-container"))
 
 
 def _config(props: dict[str, Any]) -> dict[str, Any]:
@@ -37,40 +37,40 @@ def _envs(props: dict[str, Any]) -> list[str]:
 
 # -- gateway-on-cpu-node ---------------------------------------------------------------------------------------------
 
-def test_real_gateway_is_on_a_cpu_node(shipped: dict[str, PreviewResult]) -> None:
-    assert only(analyze(CONTAINER, _gateway(shipped)), "gateway-on-cpu-node") == []
+def test_real_gateway_is_on_a_cpu_node(results: dict[str, PreviewResult]) -> None:
+    assert only(analyze(CONTAINER, _gateway(results)), "gateway-on-cpu-node") == []
 
 
-def test_gateway_on_gpu_instance_or_with_gpus_fails(shipped: dict[str, PreviewResult]) -> None:
-    props = set_label(_gateway(shipped), "llmstack.instance-type", "g6e.xlarge")
+def test_gateway_on_gpu_instance_or_with_gpus_fails(results: dict[str, PreviewResult]) -> None:
+    props = set_label(_gateway(results), "llmstack.instance-type", "g6e.xlarge")
     props["gpus"] = "all"
     messages = [d.message for d in only(analyze(CONTAINER, props), "gateway-on-cpu-node")]
     assert len(messages) == 2
     assert any("requests GPUs" in m for m in messages) and any("g6e.xlarge, a GPU instance" in m for m in messages)
 
 
-def test_gpu_family_sizes_missing_from_the_catalog_count_as_gpu(shipped: dict[str, PreviewResult]) -> None:
-    props = set_label(_gateway(shipped), "llmstack.instance-type", "g5.8xlarge")  # not in the catalog, g5 family
+def test_gpu_family_sizes_missing_from_the_catalog_count_as_gpu(results: dict[str, PreviewResult]) -> None:
+    props = set_label(_gateway(results), "llmstack.instance-type", "g5.8xlarge")  # not in the catalog, g5 family
     assert len(only(analyze(CONTAINER, props), "gateway-on-cpu-node")) == 1
 
 
 # -- gateway-master-key-secret ---------------------------------------------------------------------------------------
 
-def test_real_gateway_key_handling_passes(shipped: dict[str, PreviewResult]) -> None:
-    props = _gateway(shipped)
+def test_real_gateway_key_handling_passes(results: dict[str, PreviewResult]) -> None:
+    props = _gateway(results)
     assert SECRET in props["envs"]  # the engine's Struct carries the key as a secret
     assert only(analyze(CONTAINER, props), "gateway-master-key-secret") == []
 
 
-def test_missing_master_key_fails(shipped: dict[str, PreviewResult]) -> None:
-    props = _gateway(shipped)
+def test_missing_master_key_fails(results: dict[str, PreviewResult]) -> None:
+    props = _gateway(results)
     props["envs"] = [e for e in _envs(props) if not e.startswith("LITELLM_MASTER_KEY=")]
     found = only(analyze(CONTAINER, props), "gateway-master-key-secret")
     assert len(found) == 1 and "refuses to start" in found[0].message
 
 
-def test_literal_key_in_config_and_weak_escape_hatch_fail(shipped: dict[str, PreviewResult]) -> None:
-    props = _gateway(shipped)
+def test_literal_key_in_config_and_weak_escape_hatch_fail(results: dict[str, PreviewResult]) -> None:
+    props = _gateway(results)
     config = _config(props)
     config["general_settings"]["master_key"] = "sk-1234567890abcdef"
     config["general_settings"]["dangerously_permit_weak_or_unset_master_key"] = True
@@ -80,8 +80,8 @@ def test_literal_key_in_config_and_weak_escape_hatch_fail(shipped: dict[str, Pre
     assert any("dangerously_permit_weak_or_unset_master_key" in m for m in messages)
 
 
-def test_key_in_a_label_and_weak_key_fail(shipped: dict[str, PreviewResult]) -> None:
-    props = _gateway(shipped)
+def test_key_in_a_label_and_weak_key_fail(results: dict[str, PreviewResult]) -> None:
+    props = _gateway(results)
     props["envs"] = ["LITELLM_MASTER_KEY=sk-1234"]
     set_label(props, "debug.key", "sk-1234")
     messages = [d.message for d in only(analyze(CONTAINER, props), "gateway-master-key-secret")]
@@ -91,12 +91,12 @@ def test_key_in_a_label_and_weak_key_fail(shipped: dict[str, PreviewResult]) -> 
 
 # -- gateway-config-valid --------------------------------------------------------------------------------------------
 
-def test_real_gateway_configs_are_valid(shipped: dict[str, PreviewResult]) -> None:
+def test_real_gateway_configs_are_valid(results: dict[str, PreviewResult]) -> None:
     for env in ("dev", "staging", "prod"):
-        assert only(analyze(CONTAINER, _gateway(shipped, env)), "gateway-config-valid") == [], env
+        assert only(analyze(CONTAINER, _gateway(results, env)), "gateway-config-valid") == [], env
 
 
-def test_a_config_with_every_documented_mistake_fails(shipped: dict[str, PreviewResult]) -> None:
+def test_a_config_with_every_documented_mistake_fails(results: dict[str, PreviewResult]) -> None:
     mistaken = {  # the mistakes of docs/engines.md §7.4 and §7.6, with a fallback to nowhere
         "model_list": [
             {"model_name": "default", "litellm_params": {"model": "ollama/llama3.1", "api_base": "http://ollama:11434/v1"}},
@@ -108,7 +108,7 @@ def test_a_config_with_every_documented_mistake_fails(shipped: dict[str, Preview
                             "health_check_enabled": True, "fallbacks": [{"fast": ["slow"]}]},
         "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
     }
-    messages = [d.message for d in only(analyze(CONTAINER, _with_config(_gateway(shipped), mistaken)),
+    messages = [d.message for d in only(analyze(CONTAINER, _with_config(_gateway(results), mistaken)),
                                         "gateway-config-valid")]
     text = "\n".join(messages)
     for key in ("enable_fallback", "fallback_route_order", "health_check_enabled"):
@@ -137,8 +137,8 @@ def test_config_problems_accepts_the_reference_shape() -> None:
     assert ["router_settings.health_check_interval" in p for p in config_problems(good)] == [True]
 
 
-def test_unparseable_config_fails(shipped: dict[str, PreviewResult]) -> None:
-    props = _gateway(shipped)
+def test_unparseable_config_fails(results: dict[str, PreviewResult]) -> None:
+    props = _gateway(results)
     props["uploads"][0]["content"] = "model_list: [\n"
     found = only(analyze(CONTAINER, props), "gateway-config-valid")
     assert len(found) == 1 and "not valid YAML" in found[0].message
@@ -146,10 +146,10 @@ def test_unparseable_config_fails(shipped: dict[str, PreviewResult]) -> None:
 
 # -- litellm-version-safe --------------------------------------------------------------------------------------------
 
-def test_real_litellm_image_is_safe(shipped: dict[str, PreviewResult]) -> None:
-    image = inputs(by_name(shipped["prod"], "gateway-container-image"))
+def test_real_litellm_image_is_safe(results: dict[str, PreviewResult]) -> None:
+    image = inputs(by_name(results["prod"], "gateway-container-image"))
     assert only(analyze(REMOTE_IMAGE, image), "litellm-version-safe") == []
-    assert only(analyze(CONTAINER, _gateway(shipped)), "litellm-version-safe") == []
+    assert only(analyze(CONTAINER, _gateway(results)), "litellm-version-safe") == []
 
 
 @pytest.mark.parametrize("ref", ["ghcr.io/berriai/litellm:main-v1.82.7-stable", "ghcr.io/berriai/litellm:v1.82.8",

@@ -10,7 +10,6 @@ import grpc
 import pytest
 import yaml
 from google.protobuf import empty_pb2
-from policy_helpers import CONTAINER, ROOT, by_name, inputs, struct
 from pulumi.runtime import proto
 from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_policy import EnforcementLevel
@@ -18,8 +17,9 @@ from pulumi_policy import EnforcementLevel
 from llmstack.errors import InputError
 from llmstack.preview import PreviewResult
 from policies import ALL_POLICIES, PACK_NAME, VERSION, configure_request
+from tests.conftest import POLICY_PACK, ROOT
+from tests.policies.policy_helpers import CONTAINER, by_name, inputs, struct
 
-PACK = ROOT / "policies"
 EXPECTED = {
     "no-gguf-on-vllm", "quantization-matches-engine", "container-healthcheck-required", "restart-policy-required",
     "context-limit-required", "model-fits-gpu", "embeddings-off-inference-gpu", "gateway-on-cpu-node",
@@ -36,10 +36,10 @@ def test_policy_names_and_defaults() -> None:
 
 
 def test_pulumi_policy_yaml_matches_the_package() -> None:
-    meta = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text())
+    meta = yaml.safe_load((POLICY_PACK / "PulumiPolicy.yaml").read_text())
     assert meta["version"] == VERSION and meta["runtime"]["name"] == "python"
     assert meta["runtime"]["options"] == {"toolchain": "uv", "virtualenv": "../.venv"}
-    assert (PACK / meta["runtime"]["options"]["virtualenv"]).resolve() == (ROOT / ".venv").resolve()
+    assert (POLICY_PACK / meta["runtime"]["options"]["virtualenv"]).resolve() == (ROOT / ".venv").resolve()
 
 
 def test_config_applies_schema_defaults_levels_and_rejects_unknown_names() -> None:
@@ -55,10 +55,11 @@ def test_config_applies_schema_defaults_levels_and_rejects_unknown_names() -> No
         configure_request({"all": "strict"})
 
 
-def test_the_cli_way_real_process_and_grpc(shipped: dict[str, PreviewResult]) -> None:
+def test_the_cli_way_real_process_and_grpc(results: dict[str, PreviewResult]) -> None:
     """What `pulumi preview --policy-pack policies` starts: `python -m pulumi.policy <engine> <pack>` in the pack
     folder; it prints its port, then serves GetAnalyzerInfo/Analyze over gRPC."""
-    process = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(PACK)], cwd=PACK,
+    process = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(POLICY_PACK)],
+                               cwd=POLICY_PACK,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -71,7 +72,7 @@ def test_the_cli_way_real_process_and_grpc(shipped: dict[str, PreviewResult]) ->
         assert info.name == PACK_NAME and {p.name for p in info.policies} == EXPECTED
         levels = {p.name: p.enforcementLevel for p in info.policies}
         assert levels["ipv6-disabled"] == proto.ADVISORY and levels["no-gguf-on-vllm"] == proto.MANDATORY
-        good = by_name(shipped["prod"], "chat-container")
+        good = by_name(results["prod"], "chat-container")
         response = stub.Analyze(proto.AnalyzeRequest(type=CONTAINER, properties=good.struct, urn=good.urn,
                                                      name=good.name), timeout=60)
         assert list(response.diagnostics) == []
@@ -92,6 +93,6 @@ def test_the_cli_way_real_process_and_grpc(shipped: dict[str, PreviewResult]) ->
 
 
 def test_pack_directory_holds_only_the_pack() -> None:
-    assert sorted(p.name for p in Path(PACK).glob("*.py")) == [
+    assert sorted(p.name for p in Path(POLICY_PACK).glob("*.py")) == [
         "__init__.py", "__main__.py", "compute.py", "gateway.py", "network.py", "props.py", "registry.py",
         "security.py", "serving.py"]

@@ -5,42 +5,42 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from policy_helpers import CONTAINER, analyze, by_name, inputs, only, set_label, struct
 from pulumi.runtime import proto
 from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy
 
 from llmstack.policy_check import _unwrapped_secrets
 from llmstack.preview import PreviewResult
 from policies import make_analyzer
+from tests.policies.policy_helpers import CONTAINER, analyze, by_name, inputs, only, set_label, struct
 
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 INSTANCE = "aws:ec2/instance:Instance"
 SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
 
 
-def _instance(shipped: dict[str, PreviewResult]) -> dict[str, Any]:
-    return inputs(by_name(shipped["prod"], "gpu-chat-instance"))
+def _instance(results: dict[str, PreviewResult]) -> dict[str, Any]:
+    return inputs(by_name(results["prod"], "gpu-chat-instance"))
 
 
 # -- images-pinned ---------------------------------------------------------------------------------------------------
 
-def test_shipped_images_are_pinned(shipped: dict[str, PreviewResult]) -> None:
+def test_shipped_images_are_pinned(results: dict[str, PreviewResult]) -> None:
     for env in ("dev", "staging", "prod"):
-        for r in shipped[env].registrations:
+        for r in results[env].registrations:
             if r.type in (REMOTE_IMAGE, CONTAINER):
                 assert only(analyze(r.type, inputs(r), r.name), "images-pinned") == [], r.name
 
 
 @pytest.mark.parametrize("tag", ["latest", "main", "main-latest", "main-stable", "stable", None])
-def test_moving_tags_fail_outside_dev(shipped: dict[str, PreviewResult], tag: str | None) -> None:
-    props = inputs(by_name(shipped["prod"], "chat-container"))
+def test_moving_tags_fail_outside_dev(results: dict[str, PreviewResult], tag: str | None) -> None:
+    props = inputs(by_name(results["prod"], "chat-container"))
     set_label(props, "llmstack.image", "vllm/vllm-openai" + (f":{tag}" if tag else ""))
     found = only(analyze(CONTAINER, props), "images-pinned")
     assert len(found) == 1 and "moves" in found[0].message and "in prod" in found[0].message
 
 
-def test_moving_tags_pass_in_dev(shipped: dict[str, PreviewResult]) -> None:
-    props = inputs(by_name(shipped["dev"], "chat-container"))
+def test_moving_tags_pass_in_dev(results: dict[str, PreviewResult]) -> None:
+    props = inputs(by_name(results["dev"], "chat-container"))
     set_label(props, "llmstack.image", "ollama/ollama:latest")
     assert only(analyze(CONTAINER, props), "images-pinned") == []
     strict: dict[str, Any] = {"images-pinned": {"exemptEnvironments": []}}
@@ -55,15 +55,15 @@ def test_remote_image_with_registry_port_and_no_tag_fails() -> None:
 
 # -- imdsv2-required / ebs-encrypted ---------------------------------------------------------------------------------
 
-def test_real_instances_pass(shipped: dict[str, PreviewResult]) -> None:
-    for r in shipped["prod"].registrations:
+def test_real_instances_pass(results: dict[str, PreviewResult]) -> None:
+    for r in results["prod"].registrations:
         if r.type == INSTANCE:
             diags = analyze(INSTANCE, inputs(r), r.name)
             assert only(diags, "imdsv2-required") == [] and only(diags, "ebs-encrypted") == [], r.name
 
 
-def test_imdsv1_fails(shipped: dict[str, PreviewResult]) -> None:
-    props = _instance(shipped)
+def test_imdsv1_fails(results: dict[str, PreviewResult]) -> None:
+    props = _instance(results)
     props["metadataOptions"]["httpTokens"] = "optional"
     found = only(analyze(INSTANCE, props), "imdsv2-required")
     assert len(found) == 1 and "httpTokens is optional" in found[0].message
@@ -73,8 +73,8 @@ def test_imdsv1_fails(shipped: dict[str, PreviewResult]) -> None:
     assert only(analyze("aws:ec2/launchTemplate:LaunchTemplate", template), "imdsv2-required") == []
 
 
-def test_unencrypted_volumes_fail(shipped: dict[str, PreviewResult]) -> None:
-    props = _instance(shipped)
+def test_unencrypted_volumes_fail(results: dict[str, PreviewResult]) -> None:
+    props = _instance(results)
     props["rootBlockDevice"]["encrypted"] = False
     props["ebsBlockDevices"] = [{"deviceName": "/dev/sdf", "volumeSize": 500}]
     found = only(analyze(INSTANCE, props), "ebs-encrypted")
@@ -85,16 +85,16 @@ def test_unencrypted_volumes_fail(shipped: dict[str, PreviewResult]) -> None:
 
 # -- secrets-not-plaintext -------------------------------------------------------------------------------------------
 
-def test_shipped_resources_hold_no_plain_secrets(shipped: dict[str, PreviewResult]) -> None:
+def test_shipped_resources_hold_no_plain_secrets(results: dict[str, PreviewResult]) -> None:
     for env in ("dev", "staging", "prod"):
-        for r in shipped[env].registrations:
+        for r in results[env].registrations:
             if r.custom:
                 assert only(analyze(r.type, inputs(r), r.name), "secrets-not-plaintext") == [], r.name
 
 
 @pytest.mark.parametrize("where", ["command", "label", "upload", "env"])
-def test_secrets_in_container_fail(shipped: dict[str, PreviewResult], where: str) -> None:
-    props = inputs(by_name(shipped["prod"], "chat-fallback-container"))
+def test_secrets_in_container_fail(results: dict[str, PreviewResult], where: str) -> None:
+    props = inputs(by_name(results["prod"], "chat-fallback-container"))
     token = "hf_" + "a" * 30
     if where == "command":
         props["command"] += ["--hf-token", token]
@@ -109,15 +109,15 @@ def test_secrets_in_container_fail(shipped: dict[str, PreviewResult], where: str
     assert token not in found[0].message  # findings are redacted
 
 
-def test_secrets_in_user_data_fail(shipped: dict[str, PreviewResult]) -> None:
-    props = _instance(shipped)
+def test_secrets_in_user_data_fail(results: dict[str, PreviewResult]) -> None:
+    props = _instance(results)
     props["userData"] += "export NGC_API_KEY=nvapi-abcdefghijklmnopqrstuv\n"
     found = only(analyze(INSTANCE, props), "secrets-not-plaintext")
     assert len(found) == 1 and "NGC_API_KEY=..." in found[0].message and "SSM" in found[0].message
 
 
-def test_owner_only_key_file_upload_passes(shipped: dict[str, PreviewResult]) -> None:
-    prometheus = inputs(by_name(shipped["prod"], "monitoring-prometheus"))
+def test_owner_only_key_file_upload_passes(results: dict[str, PreviewResult]) -> None:
+    prometheus = inputs(by_name(results["prod"], "monitoring-prometheus"))
     key_file = [u for u in prometheus["uploads"] if u.get("permissions") == "0400"]
     assert key_file and "4dabf18193072939515e22adb298388d" in key_file[0]["content"]  # secret in the Struct
     assert only(analyze(CONTAINER, prometheus), "secrets-not-plaintext") == []

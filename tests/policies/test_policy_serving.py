@@ -6,29 +6,29 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from policy_helpers import CONTAINER, analyze, by_name, inputs, not_applicable, only, set_label
 
 from llmstack.engines import engine, inference_engines
 from llmstack.preview import PreviewResult
+from tests.policies.policy_helpers import CONTAINER, analyze, by_name, inputs, not_applicable, only, set_label
 
 
-def _vllm(shipped: dict[str, PreviewResult]) -> dict[str, Any]:
-    return inputs(by_name(shipped["prod"], "chat-fallback-container"))  # real vLLM AWQ container
+def _vllm(results: dict[str, PreviewResult]) -> dict[str, Any]:
+    return inputs(by_name(results["prod"], "chat-fallback-container"))  # real vLLM AWQ container
 
 
-def _ollama(shipped: dict[str, PreviewResult]) -> dict[str, Any]:
-    return inputs(by_name(shipped["dev"], "chat-container"))  # real Ollama Q4_K_M container
+def _ollama(results: dict[str, PreviewResult]) -> dict[str, Any]:
+    return inputs(by_name(results["dev"], "chat-container"))  # real Ollama Q4_K_M container
 
 
 # -- no-gguf-on-vllm --------------------------------------------------------------------------------------------------
 
-def test_real_vllm_container_passes_gguf_check(shipped: dict[str, PreviewResult]) -> None:
-    assert only(analyze(CONTAINER, _vllm(shipped)), "no-gguf-on-vllm") == []
+def test_real_vllm_container_passes_gguf_check(results: dict[str, PreviewResult]) -> None:
+    assert only(analyze(CONTAINER, _vllm(results)), "no-gguf-on-vllm") == []
 
 
 @pytest.mark.parametrize("change", ["label", "repo", "path"])
-def test_gguf_on_stock_vllm_fails(shipped: dict[str, PreviewResult], change: str) -> None:
-    props = _vllm(shipped)
+def test_gguf_on_stock_vllm_fails(results: dict[str, PreviewResult], change: str) -> None:
+    props = _vllm(results)
     if change == "label":
         set_label(props, "llmstack.format", "Q4_K_M")
     elif change == "repo":
@@ -49,8 +49,8 @@ def test_gguf_on_sglang_and_tgi_images_fails_without_labels() -> None:
         assert len(only(analyze(CONTAINER, props), "no-gguf-on-vllm")) == 1, image
 
 
-def test_gguf_on_vllm_allowed_with_the_override(shipped: dict[str, PreviewResult]) -> None:
-    props = set_label(_vllm(shipped), "llmstack.format", "Q4_K_M")
+def test_gguf_on_vllm_allowed_with_the_override(results: dict[str, PreviewResult]) -> None:
+    props = set_label(_vllm(results), "llmstack.format", "Q4_K_M")
     props["command"][0] = "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M"
     props["command"] += ["--tokenizer", "meta-llama/Llama-3.1-8B-Instruct"]
     assert len(only(analyze(CONTAINER, props), "no-gguf-on-vllm")) == 1  # stock image: still refused
@@ -58,8 +58,8 @@ def test_gguf_on_vllm_allowed_with_the_override(shipped: dict[str, PreviewResult
     assert only(analyze(CONTAINER, props), "no-gguf-on-vllm") == []
 
 
-def test_gguf_level_can_be_lowered_per_policy(shipped: dict[str, PreviewResult]) -> None:
-    props = set_label(_vllm(shipped), "llmstack.format", "Q4_K_M")
+def test_gguf_level_can_be_lowered_per_policy(results: dict[str, PreviewResult]) -> None:
+    props = set_label(_vllm(results), "llmstack.format", "Q4_K_M")
     found = only(analyze(CONTAINER, props, config={"no-gguf-on-vllm": {"enforcementLevel": "advisory"}}),
                  "no-gguf-on-vllm")
     assert [d.level for d in found] == ["advisory"]
@@ -67,20 +67,20 @@ def test_gguf_level_can_be_lowered_per_policy(shipped: dict[str, PreviewResult])
 
 # -- quantization-matches-engine --------------------------------------------------------------------------------------
 
-def test_real_containers_pass_quantization(shipped: dict[str, PreviewResult]) -> None:
-    for props in (_vllm(shipped), _ollama(shipped), inputs(by_name(shipped["prod"], "chat-container"))):
+def test_real_containers_pass_quantization(results: dict[str, PreviewResult]) -> None:
+    for props in (_vllm(results), _ollama(results), inputs(by_name(results["prod"], "chat-container"))):
         assert only(analyze(CONTAINER, props), "quantization-matches-engine") == []
 
 
 @pytest.mark.parametrize("fmt", ["awq", "gptq", "bf16"])
-def test_safetensors_formats_on_ollama_fail(shipped: dict[str, PreviewResult], fmt: str) -> None:
-    props = set_label(_ollama(shipped), "llmstack.format", fmt)
+def test_safetensors_formats_on_ollama_fail(results: dict[str, PreviewResult], fmt: str) -> None:
+    props = set_label(_ollama(results), "llmstack.format", fmt)
     found = only(analyze(CONTAINER, props), "quantization-matches-engine")
     assert len(found) == 1 and "ollama serves gguf" in found[0].message
 
 
-def test_fp8_needs_an_fp8_gpu(shipped: dict[str, PreviewResult]) -> None:
-    prod_fp8 = inputs(by_name(shipped["prod"], "chat-container"))  # fp8 on RTX PRO 6000 (Blackwell): fine
+def test_fp8_needs_an_fp8_gpu(results: dict[str, PreviewResult]) -> None:
+    prod_fp8 = inputs(by_name(results["prod"], "chat-container"))  # fp8 on RTX PRO 6000 (Blackwell): fine
     assert only(analyze(CONTAINER, prod_fp8), "quantization-matches-engine") == []
     set_label(prod_fp8, "llmstack.gpu", "A10G")
     found = only(analyze(CONTAINER, prod_fp8), "quantization-matches-engine")
@@ -89,22 +89,22 @@ def test_fp8_needs_an_fp8_gpu(shipped: dict[str, PreviewResult]) -> None:
 
 # -- container-healthcheck-required ----------------------------------------------------------------------------------
 
-def test_real_containers_have_working_health_checks(shipped: dict[str, PreviewResult]) -> None:
+def test_real_containers_have_working_health_checks(results: dict[str, PreviewResult]) -> None:
     for env in ("dev", "prod"):
-        for r in shipped[env].registrations:
+        for r in results[env].registrations:
             if r.type == CONTAINER:
                 assert only(analyze(CONTAINER, inputs(r), r.name), "container-healthcheck-required") == [], r.name
 
 
-def test_missing_health_check_fails(shipped: dict[str, PreviewResult]) -> None:
-    props = _vllm(shipped)
+def test_missing_health_check_fails(results: dict[str, PreviewResult]) -> None:
+    props = _vllm(results)
     del props["healthcheck"]
     found = only(analyze(CONTAINER, props, "chat"), "container-healthcheck-required")
     assert len(found) == 1 and "no health check" in found[0].message and "/health" in found[0].message
 
 
-def test_curl_check_in_ollama_image_fails(shipped: dict[str, PreviewResult]) -> None:
-    props = _ollama(shipped)
+def test_curl_check_in_ollama_image_fails(results: dict[str, PreviewResult]) -> None:
+    props = _ollama(results)
     props["healthcheck"]["tests"] = ["CMD-SHELL", "curl -f http://localhost:11434/ || exit 1"]
     found = only(analyze(CONTAINER, props), "container-healthcheck-required")
     assert len(found) == 1 and "has no curl or wget" in found[0].message and "ollama show" in found[0].message
@@ -118,22 +118,22 @@ def test_litellm_wget_check_fails() -> None:
     assert len(found) == 1 and "urllib" in found[0].message
 
 
-def test_start_period_must_cover_model_load(shipped: dict[str, PreviewResult]) -> None:
-    props = inputs(by_name(shipped["prod"], "chat-container"))  # 34 GB of FP8 weights at TP=2: 181 s planned
+def test_start_period_must_cover_model_load(results: dict[str, PreviewResult]) -> None:
+    props = inputs(by_name(results["prod"], "chat-container"))  # 34 GB of FP8 weights at TP=2: 181 s planned
     props["healthcheck"]["startPeriod"] = "60s"
     found = only(analyze(CONTAINER, props), "container-healthcheck-required")
     assert len(found) == 1 and "at least 181s" in found[0].message and "startup_seconds" in found[0].message
 
 
-def test_minimum_start_period_is_configurable(shipped: dict[str, PreviewResult]) -> None:
-    props = _vllm(shipped)  # start_period 30s
+def test_minimum_start_period_is_configurable(results: dict[str, PreviewResult]) -> None:
+    props = _vllm(results)  # start_period 30s
     config = {"container-healthcheck-required": {"minimumStartPeriodSeconds": 300}}
     found = only(analyze(CONTAINER, props, config=config), "container-healthcheck-required")
     assert len(found) == 1 and "configured minimum 300 s" in found[0].message
 
 
-def test_monitoring_exporter_without_check_is_exempt_by_config(shipped: dict[str, PreviewResult]) -> None:
-    dcgm = inputs(by_name(shipped["prod"], "monitoring-gpu-chat-dcgm"))
+def test_monitoring_exporter_without_check_is_exempt_by_config(results: dict[str, PreviewResult]) -> None:
+    dcgm = inputs(by_name(results["prod"], "monitoring-gpu-chat-dcgm"))
     assert only(analyze(CONTAINER, dcgm), "container-healthcheck-required") == []  # it ships a working check
     dcgm.pop("healthcheck")
     assert "container-healthcheck-required" in not_applicable(CONTAINER, dcgm)
@@ -147,9 +147,9 @@ def test_monitoring_exporter_without_check_is_exempt_by_config(shipped: dict[str
     ("unless-stopped", None, True), ("always", None, True), ("on-failure", 5, True),
     ("on-failure", None, False), ("no", None, False), (None, None, False),
 ])
-def test_restart_policy(shipped: dict[str, PreviewResult], restart: str | None, retries: int | None,
+def test_restart_policy(results: dict[str, PreviewResult], restart: str | None, retries: int | None,
                         ok: bool) -> None:
-    props = _vllm(shipped)
+    props = _vllm(results)
     props.pop("restart")
     if restart:
         props["restart"] = restart
@@ -169,21 +169,21 @@ def test_every_inference_engine_has_a_context_rule() -> None:
         assert limit.flags or limit.env, f"{name} has no context flag or env var in engines.yaml"
 
 
-def test_real_containers_set_context(shipped: dict[str, PreviewResult]) -> None:
-    for props in (_vllm(shipped), _ollama(shipped), inputs(by_name(shipped["prod"], "structured-container"))):
+def test_real_containers_set_context(results: dict[str, PreviewResult]) -> None:
+    for props in (_vllm(results), _ollama(results), inputs(by_name(results["prod"], "structured-container"))):
         assert only(analyze(CONTAINER, props), "context-limit-required") == []
 
 
-def test_vllm_without_max_model_len_fails(shipped: dict[str, PreviewResult]) -> None:
-    props = _vllm(shipped)
+def test_vllm_without_max_model_len_fails(results: dict[str, PreviewResult]) -> None:
+    props = _vllm(results)
     i = props["command"].index("--max-model-len")
     del props["command"][i:i + 2]
     found = only(analyze(CONTAINER, props), "context-limit-required")
     assert len(found) == 1 and "--max-model-len" in found[0].message
 
 
-def test_ollama_without_context_env_fails(shipped: dict[str, PreviewResult]) -> None:
-    props = _ollama(shipped)
+def test_ollama_without_context_env_fails(results: dict[str, PreviewResult]) -> None:
+    props = _ollama(results)
     props["envs"] = [e for e in props["envs"] if not e.startswith("OLLAMA_CONTEXT_LENGTH=")]
     found = only(analyze(CONTAINER, props), "context-limit-required")
     assert len(found) == 1 and "OLLAMA_CONTEXT_LENGTH" in found[0].message

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
 import pytest
-from policy_helpers import ROOT, STACKS
 
 from llmstack.policy_check import Violation, analyze, mandatory
 from llmstack.preview import PreviewResult, record, run_program
 from policies import ALL_POLICIES
-
-BAD = Path(__file__).parent / "bad" / "Pulumi.bad.yaml"
+from tests.conftest import BAD_STACK, STACKS, STACKS_DIR
 
 
 @pytest.mark.parametrize("env", STACKS)
-def test_shipped_stack_has_no_violations(shipped: dict[str, PreviewResult], env: str) -> None:
-    result = shipped[env]
+def test_shipped_stack_has_no_violations(results: dict[str, PreviewResult], env: str) -> None:
+    result = results[env]
     containers = [r for r in result.registrations if r.type == "docker:index/container:Container"]
     assert len(containers) >= 3  # inference, embeddings, gateway (+ monitoring): the pack saw real resources
     assert analyze(result.registrations) == []
@@ -33,7 +30,7 @@ def _by_resource(violations: list[Violation]) -> dict[str, set[str]]:
 
 
 def test_bad_stack_file_fails_with_the_expected_policies() -> None:
-    violations = analyze(run_program(BAD).registrations)
+    violations = analyze(run_program(BAD_STACK).registrations)
     assert all(v.level == "mandatory" for v in violations)
     found = _by_resource(violations)
     assert found == {
@@ -107,13 +104,13 @@ def test_bad_resources_fail_with_the_expected_policies_and_fixes() -> None:
 
 
 def test_policy_config_turns_the_bad_stack_advisory() -> None:
-    violations = analyze(run_program(BAD).registrations, {"all": "advisory"})
+    violations = analyze(run_program(BAD_STACK).registrations, {"all": "advisory"})
     assert violations and mandatory(violations) == []
-    disabled = analyze(run_program(BAD).registrations, {"litellm-version-safe": "disabled",
+    disabled = analyze(run_program(BAD_STACK).registrations, {"litellm-version-safe": "disabled",
                                                          "images-pinned": {"enforcementLevel": "disabled"}})
     assert {v.policy for v in disabled} == {"gateway-on-cpu-node"}
 
 
 def test_stack_files_are_the_shipped_ones() -> None:
-    assert sorted(p.name for p in (ROOT / "stacks").glob("Pulumi.*.yaml")) == [f"Pulumi.{e}.yaml" for e in
+    assert sorted(p.name for p in STACKS_DIR.glob("Pulumi.*.yaml")) == [f"Pulumi.{e}.yaml" for e in
                                                                               sorted(STACKS)]

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from llmstack.spec import PROJECT
+from tests.conftest import stack_file
 
-STACKS_DIR = Path(__file__).resolve().parents[2] / "stacks"
 P = f"{PROJECT}:"
 
 Edit = Callable[[dict[str, Any]], object]
@@ -20,7 +20,7 @@ WriteStack = Callable[..., Path]
 
 
 def shipped_document(name: str) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load((STACKS_DIR / f"Pulumi.{name}.yaml").read_text())
+    document: dict[str, Any] = yaml.safe_load(stack_file(name).read_text())
     return document
 
 

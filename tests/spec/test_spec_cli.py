@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from llmstack.cli import main
-from tests.spec.conftest import STACKS_DIR, WriteStack
+from tests.conftest import stack_file
+from tests.spec.conftest import WriteStack
 from tests.spec.test_spec_errors import CASES
 
 
@@ -65,7 +66,7 @@ def test_invalid_yaml(write_stack: WriteStack) -> None:
 
 
 def test_valid_stack_file_previews(tmp_path: Path) -> None:
-    result = preview("--stack-file", str(STACKS_DIR / "Pulumi.dev.yaml"), "--json", "--out", str(tmp_path))
+    result = preview("--stack-file", str(stack_file("dev")), "--json", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["stack"] == "dev"

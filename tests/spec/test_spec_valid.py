@@ -18,14 +18,13 @@ from llmstack.spec import (
     stack_config,
 )
 from llmstack.stackplan import plan_stack
-from tests.spec.conftest import STACKS_DIR, WriteStack
-
-STACKS = ("dev", "staging", "prod")
+from tests.conftest import STACKS, stack_file
+from tests.spec.conftest import WriteStack
 
 
 @pytest.mark.parametrize("name", STACKS)
 def test_shipped_stacks_parse_and_plan(name: str) -> None:
-    spec = load_spec(STACKS_DIR / f"Pulumi.{name}.yaml")
+    spec = load_spec(stack_file(name))
     assert spec.environment == name
     assert spec.backends
     plan = plan_stack(resolve_local_gpus(spec, has_gpu=False))
@@ -36,14 +35,14 @@ def test_shipped_stacks_parse_and_plan(name: str) -> None:
 def test_cli_config_path_gives_the_same_spec(name: str) -> None:
     """`__main__.py` reads config as the Pulumi CLI passes it (JSON text for objects, plain text for strings);
     `llmstack preview` reads the file. Both must give the same spec."""
-    path = STACKS_DIR / f"Pulumi.{name}.yaml"
+    path = stack_file(name)
     raw = {k: v if isinstance(v, str) else json.dumps(v) for k, v in stack_config(path).items()}
     assert parse_spec(config_values(raw)) == load_spec(path)
 
 
 def test_dev_is_local_prod_is_aws() -> None:
-    dev = load_spec(STACKS_DIR / "Pulumi.dev.yaml")
-    prod = load_spec(STACKS_DIR / "Pulumi.prod.yaml")
+    dev = load_spec(stack_file("dev"))
+    prod = load_spec(stack_file("prod"))
     assert isinstance(dev.target, LocalTarget) and dev.is_local
     assert isinstance(prod.target, AwsTarget) and not prod.is_local
     assert prod.gateway.fallbacks == {"chat": ("chat-fallback",), "structured": ("chat-fallback",)}
@@ -69,7 +68,7 @@ def test_secrets_and_other_namespaces_are_not_spec_keys(write_stack: WriteStack)
     path = write_stack(edit)
     values = stack_config(path)
     assert "masterKey" not in values and "hfToken" not in values and "aws:region" not in values
-    assert load_spec(path) == load_spec(STACKS_DIR / "Pulumi.prod.yaml")
+    assert load_spec(path) == load_spec(stack_file("prod"))
 
 
 @pytest.mark.parametrize("image", [
@@ -99,6 +98,6 @@ def test_replicas_and_gateway_model(write_stack: WriteStack) -> None:
 
 
 def test_created_vpc(tmp_path: Path) -> None:
-    spec = load_spec(STACKS_DIR / "Pulumi.staging.yaml")
+    spec = load_spec(stack_file("staging"))
     assert isinstance(spec.target, AwsTarget)
     assert spec.target.vpc.cidr == "10.40.0.0/16" and spec.target.vpc.id is None
