@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import reprlib
+
+# A wrong value is quoted, not dumped: a pasted blob or a mistyped list stays one readable line.
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 120
+_SHORT.maxlist = _SHORT.maxdict = 6
+
 
 class LlmstackError(Exception):
     """Base class for every error llmstack reports to a user (the CLI prints these without a traceback)."""
@@ -14,7 +21,7 @@ class InputError(LlmstackError, ValueError):
         self.field = field
         self.value = value
         self.fix = fix
-        super().__init__(f"{field}: {value!r} {problem}. {fix}")
+        super().__init__(f"{field}: {_SHORT.repr(value)} {problem}. {fix}")
 
 
 class NotFoundError(InputError):

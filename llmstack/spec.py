@@ -273,6 +273,10 @@ def input_error(err: ValidationError, source: str) -> InputError:
         return InputError(f"{source}: {cause.path}", cause.value, cause.fix)
     path = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("function-", "tagged-union")))
     message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "union_tag_invalid":  # pydantic quotes the whole wrong value here
+        message = f"use one of: {first.get('ctx', {}).get('expected_tags', '')}"
+    elif len(message) > 300:
+        message = message[:297] + "..."
     more = f" ({len(err.errors()) - 1} more problem(s) after this one)" if len(err.errors()) > 1 else ""
     value = first.get("input")
     if first["type"] == "extra_forbidden":

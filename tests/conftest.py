@@ -8,6 +8,7 @@ fixture; no test file defines a path of its own.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,16 @@ def _no_gpu_here(cmd: str, *args: Any, **kwargs: Any) -> str | None:
 
 
 _which = shutil.which
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hub_on_loopback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests send traffic only to loopback: a Hub repo id that reaches the planner (a fuzzed model name, say) is
+    fetched from a closed loopback port, and its cache is a temporary folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+        patch.setenv("LLMSTACK_CACHE", str(tmp_path_factory.mktemp("llmstack-cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

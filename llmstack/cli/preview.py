@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ from llmstack.errors import InputError
 from llmstack.labels import CONTAINER, INGRESS_RULE, INSTANCE, NETWORK, PREFIX, REMOTE_IMAGE, Key
 from llmstack.policy_check import Violation, analyze, load_policy_config, mandatory
 from llmstack.preview import ROOT, Registration, run_program
-from llmstack.spec import load_spec, resolve_local_gpus
-from llmstack.stackplan import plan_stack
+from llmstack.spec import load_spec
 
 # The properties worth showing per resource type (the rest is in --json).
 _SHOWN = {
@@ -105,9 +103,8 @@ def preview(stack: str | None, stack_file: Path | None, out: Path | None, as_jso
     print what it would create. Exits 1 when a mandatory policy is violated."""
     config = load_policy_config(policy_config)
     path = _stack_file(stack, stack_file)
-    spec = load_spec(path)
-    # bad specs fail here with the field, value and fix, before any resource is built
-    plan_stack(resolve_local_gpus(spec, has_gpu=shutil.which("nvidia-smi") is not None))
+    # A bad stack file fails here, naming its path, the field, the value and the fix; the program then plans it once.
+    load_spec(path)
     result = run_program(path)
     folder = out or Path(".llmstack") / "preview" / result.stack
     artifacts = _artifacts(result.registrations, folder)
