@@ -6,6 +6,7 @@ with device_requests, shm_size in MB, `wait` needs a health check).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,15 +44,70 @@ class Placement:
     host_port: int | None = None
 
 
-# A new node's host key is unknown; trust it on first use (and refuse a changed one later) instead of prompting.
-SSH_OPTS = ["-o", "StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=30"]
+# An `ssh://` host that no node of this program made (a machine the caller brings): trust its key on first use and
+# refuse a changed one later, never prompt. A node's own host goes through `NodeAccess` instead.
+SSH_OPTS = ["-o", "StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=30", "-o", "BatchMode=yes"]
+
+
+@dataclass(frozen=True)
+class NodeAccess:
+    """How Pulumi reaches one EC2 node's Docker daemon, and the instance its Docker resources live and die with.
+
+    `ssh_opts` carry the key and the node's pinned host key (components/nodes.py); `instance` is what every Docker
+    resource on the node is tied to (`tie_to_node`)."""
+
+    instance: pulumi.CustomResource
+    ssh_opts: pulumi.Output[list[str]]
+
+
+# Which node a `docker_host` Output belongs to, and which node a Docker provider talks to. Keyed by the objects
+# themselves (weakly): the node's `docker_host` Output travels unchanged through `Placement` to `docker_provider`.
+_NODE_OF_HOST: weakref.WeakKeyDictionary[object, NodeAccess] = weakref.WeakKeyDictionary()
+_NODE_OF_PROVIDER: weakref.WeakKeyDictionary[docker.Provider, NodeAccess] = weakref.WeakKeyDictionary()
+
+
+def bind_node(docker_host: pulumi.Output[str], access: NodeAccess) -> None:
+    """Declare `docker_host` (a node's `ssh://` endpoint) as that node's: providers for it use the node's SSH options
+    and resources on it are tied to its instance."""
+    _NODE_OF_HOST[docker_host] = access
+
+
+def node_of(provider: docker.Provider) -> NodeAccess | None:
+    return _NODE_OF_PROVIDER.get(provider)
 
 
 def docker_provider(name: str, host: pulumi.Input[str], parent: pulumi.Resource) -> docker.Provider:
-    """A Docker provider for one host: the local socket, or `ssh://user@host` (a node's docker_host)."""
+    """A Docker provider for one host: the local socket, a node's `docker_host` (its key and pinned host key), or any
+    other `ssh://user@host`."""
+    access = _NODE_OF_HOST.get(host) if isinstance(host, pulumi.Output) else None
     local = isinstance(host, str) and not host.startswith("ssh://")
-    ssh_opts = None if local else SSH_OPTS
-    return docker.Provider(name, host=host, ssh_opts=ssh_opts, opts=pulumi.ResourceOptions(parent=parent))
+    ssh_opts: pulumi.Input[list[str]] | None = access.ssh_opts if access else None if local else SSH_OPTS
+    provider = docker.Provider(name, host=host, ssh_opts=ssh_opts, opts=pulumi.ResourceOptions(parent=parent))
+    if access is not None:
+        _NODE_OF_PROVIDER[provider] = access
+    return provider
+
+
+def tie_to_node(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """Every Docker resource on a node lives and dies with the node's instance (docs/aws.md, "Replacing a node"):
+
+    - `replace_with=[instance]`: a new instance (AMI roll, user-data change) gets new containers, images, volumes and
+      networks. A changed Docker provider `host` alone is an in-place provider update, so without this they would
+      diff as unchanged and the new node would stay empty (pulumi-docker bridges terraform-provider-docker, whose
+      `host` does not force a provider replacement);
+    - `deleted_with=instance`: when the instance goes (destroy, or the old half of a replacement), the engine skips
+      their Delete calls, which would otherwise each try SSH to a node that is gone (pulumi/pulumi
+      `pkg/resource/deploy/step.go`, `DeleteStep.Apply` / `isDeletedWith`).
+
+    A legacy transformation, so that it reaches the resources other components create and runs under the mock engine
+    too (docs/pulumi.md §1.4 gotcha 5)."""
+    if not args.type_.startswith("docker:") or args.opts is None or not isinstance(args.opts.provider, docker.Provider):
+        return None
+    access = node_of(args.opts.provider)
+    if access is None:
+        return None
+    tied = pulumi.ResourceOptions(replace_with=[access.instance], deleted_with=access.instance)
+    return pulumi.ResourceTransformationResult(args.props, pulumi.ResourceOptions.merge(args.opts, tied))
 
 
 def environment(launch: Launch, secrets: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[list[str]]:
