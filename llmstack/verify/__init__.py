@@ -3,7 +3,10 @@
 - `checks`: the checks themselves (`verify`, `verify_async`, `Verifier`);
 - `report`: what a run reports (`CheckResult`, `VerifyReport`, `CheckFailed`);
 - `docker_api`: stopping and starting a container for the fallback check;
-- `endpoints`: stack outputs from explicit endpoints instead of a stack.
+- `endpoints`: stack outputs from explicit endpoints instead of a stack;
+- `forward`: local forwards (start, wait until listening, stop, rewrite URLs), shared by
+- `tunnel` (`--via-ssh`, AWS: through the gateway's node) and `portforward` (`--via-kubectl`, Kubernetes);
+- `cluster`: cluster Service URLs, whether they resolve here, and the `kubectl port-forward` commands.
 """
 
 from llmstack.verify.checks import PROMPT, Verifier, verify, verify_async

@@ -11,6 +11,14 @@ Checks (independent ones run concurrently over one `httpx.AsyncClient`):
 - with `fallback=True`, per primary that has fallbacks: stop its container through the Docker Engine API,
   check the gateway still answers that model name, and start the container again (always, in `finally`),
   then wait for the backend's health endpoint.
+
+An endpoint the outputs list as private (`access.private`: on AWS every engine port answers only the gateway's and
+Prometheus's security groups) is not checked directly: its `health`, `chat` or `embed` row is a skip that says so,
+the gateway checks still reach it, and `llmstack verify --via-ssh` (llmstack.verify.tunnel) checks it through the
+gateway's node. On Kubernetes every URL is a cluster Service (llmstack.verify.cluster): where this machine does not
+resolve its name, its checks (the gateway's too) are skips that print the `kubectl port-forward` commands, and
+`--via-kubectl` (llmstack.verify.portforward) runs them; `--fallback` is a skip that says how to drill it by hand.
+No detail ever shows the master key.
 """
 
 from __future__ import annotations
@@ -18,18 +26,35 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 import httpx
 
 from llmstack.engines import engine
-from llmstack.outputs import Endpoint, StackOutputs
+from llmstack.outputs import Endpoint, StackOutputs, mask
+from llmstack.verify.cluster import (
+    cluster_services,
+    fallback_detail,
+    resolvable,
+    skip_detail,
+    skip_hint,
+    suggested_ports,
+)
 from llmstack.verify.docker_api import docker_client, docker_container, resolve_docker_host
+from llmstack.verify.forward import host_port
 from llmstack.verify.report import CheckFailed, CheckResult, VerifyReport, describe, expect, json_of
 
+EMBEDDINGS = "embeddings"  # the embedding server's name in `access.private` (llmstack.stackplan.EMBEDDINGS)
 PROMPT = "Reply with the single word: ready."
 MAX_TOKENS = 8
+# Why a check did not run (`Verifier._skips` counts each): an AWS engine port behind its security group, a cluster
+# Service this machine does not resolve, a fallback drill that does not apply.
+PRIVATE, CLUSTER, NO_DRILL = "private", "cluster", "no drill"
+Skip = tuple[str, str]  # (why, detail)
+Job = Awaitable[CheckResult]
 
 
 def _chat_text(data: Any, where: str) -> str:
@@ -86,6 +111,10 @@ class Verifier:
         self.recover_timeout = recover_timeout
         self.env = os.environ if env is None else env
         self.key = outputs.master_key.get_secret_value()
+        self.services = cluster_services(outputs)
+        self.local_ports = suggested_ports(self.services)
+        self.resolved: set[str] = set()  # the cluster hosts this machine resolves (`run` looks them up)
+        self._skips: Counter[str] = Counter()
 
     async def _timed(self, check: str, target: str, body: Awaitable[str]) -> CheckResult:
         began = time.perf_counter()
@@ -96,7 +125,40 @@ class Verifier:
             detail, ok = str(err), False
         except httpx.HTTPError as err:
             detail, ok = describe(err), False
-        return CheckResult(check, target, ok, time.perf_counter() - began, detail)
+        # An answer may quote the request (a proxy echoing its Authorization header): never print the key.
+        return CheckResult(check, mask(target, [self.key]), ok, time.perf_counter() - began, mask(detail, [self.key]))
+
+    def _why_not(self, name: str | None, url: str) -> Skip | None:
+        """Why `url` (the gateway's when `name` is None) can't be checked from here, or None."""
+        key = host_port(url)
+        if (svc := self.services.get(key)) is not None:
+            return None if key[0] in self.resolved else (CLUSTER, skip_detail(svc, self.local_ports[key]))
+        if name is not None and self.outputs.is_private(name):
+            return PRIVATE, (f"private: port {key[1]} answers only the gateway's node (security group); "
+                             "checked through the gateway below; add --via-ssh to check it directly")
+        return None
+
+    def _skip(self, check: str, target: str, why: Skip) -> CheckResult:
+        self._skips[why[0]] += 1
+        return CheckResult(check, mask(target, [self.key]), True, 0.0, mask(why[1], [self.key]), skipped=True)
+
+    async def _done(self, result: CheckResult) -> CheckResult:
+        return result
+
+    def _job(self, check: str, target: str, why: Skip | None, body: Callable[[], Awaitable[str]]) -> Job:
+        """The check, or its skip (`body` is not called then: no coroutine left unawaited)."""
+        return self._timed(check, target, body()) if why is None else self._done(self._skip(check, target, why))
+
+    def hints(self) -> list[str]:
+        """What the report says under the table about the skips."""
+        hints = []
+        if count := self._skips[PRIVATE]:
+            hints.append(f"{count} direct checks skipped: those endpoints answer only the gateway's node; "
+                         "--via-ssh runs them through it")
+        if count := self._skips[CLUSTER]:
+            unresolved = {key: svc for key, svc in self.services.items() if key[0] not in self.resolved}
+            hints.append(skip_hint(count, unresolved, self.local_ports))
+        return hints
 
     # -- backends
     async def health(self, client: httpx.AsyncClient, endpoint: Endpoint) -> str:
@@ -201,26 +263,27 @@ class Verifier:
     async def basic(self, client: httpx.AsyncClient) -> list[CheckResult]:
         out = self.outputs
         gw = out.gateway_url
+        via = self._why_not(None, gw)
         jobs: list[Awaitable[CheckResult]] = [
-            self._timed("gateway live", gw, self.gateway_live(client)),
-            self._timed("gateway auth", gw, self.gateway_auth(client)),
+            self._job("gateway live", gw, via, partial(self.gateway_live, client)),
+            self._job("gateway auth", gw, via, partial(self.gateway_auth, client)),
         ]
         for name, b in out.backends.items():
-            target = f"{name} ({b.engine}) {b.url}"
-            jobs.append(self._timed("health", target, self.health(client, b)))
-            jobs.append(self._timed("chat", target, self.chat_direct(client, b)))
+            target, why = f"{name} ({b.engine}) {b.url}", self._why_not(name, b.url)
+            jobs.append(self._job("health", target, why, partial(self.health, client, b)))
+            jobs.append(self._job("chat", target, why, partial(self.chat_direct, client, b)))
         embed_model = out.embeddings.gateway_model if out.embeddings else None
         if out.embeddings is not None:
             e = out.embeddings
-            target = f"embeddings ({e.engine}) {e.url}"
-            jobs.append(self._timed("health", target, self.health(client, e)))
-            jobs.append(self._timed("embed", target, self.embed_direct(client, e)))
+            target, why = f"embeddings ({e.engine}) {e.url}", self._why_not(EMBEDDINGS, e.url)
+            jobs.append(self._job("health", target, why, partial(self.health, client, e)))
+            jobs.append(self._job("embed", target, why, partial(self.embed_direct, client, e)))
         for model in out.gateway_models:
             target = f"gateway model {model}"
             if model == embed_model:
-                jobs.append(self._timed("gateway embed", target, self.gateway_embed(client, model)))
+                jobs.append(self._job("gateway embed", target, via, partial(self.gateway_embed, client, model)))
             else:
-                jobs.append(self._timed("gateway chat", target, self.gateway_chat(client, model)))
+                jobs.append(self._job("gateway chat", target, via, partial(self.gateway_chat, client, model)))
         return list(await asyncio.gather(*jobs))
 
     async def fallback(self, client: httpx.AsyncClient) -> list[CheckResult]:
@@ -234,7 +297,9 @@ class Verifier:
     async def _fallback_one(self, client: httpx.AsyncClient, primary: str, chain: list[str]) -> list[CheckResult]:
         target = f"gateway model {primary} -> {', '.join(chain)}"
         found = self.outputs.backend_for(primary)
-
+        if (namespace := self.outputs.access.namespace) is not None:
+            detail = fallback_detail(found[0] if found else primary, namespace, primary, chain)
+            return [self._skip("fallback", target, (NO_DRILL, detail))]
         if found is None or not found[1].container:
             message = f"no backend with gateway_model {primary!r} has a container in the outputs"
             return [await self._timed("fallback", target, _fail(message))]
@@ -255,7 +320,10 @@ class Verifier:
             finally:
                 start = await self._timed("fallback start", where, docker_container(docker, container, "start", 10))
                 results.append(start)
-        if start.ok:
+        why = self._why_not(name, backend.url)
+        if start.ok and why is not None:
+            results.append(self._skip("fallback recover", f"{name} health", why))
+        elif start.ok:
             results.append(await self._timed("fallback recover", f"{name} health", self._recover(client, backend)))
         return results
 
@@ -273,11 +341,13 @@ class Verifier:
         raise CheckFailed(f"backend not healthy {self.recover_timeout:.0f}s after restart; last: {last}")
 
     async def run(self, *, fallback: bool = False) -> VerifyReport:
+        if self.services:
+            self.resolved = await asyncio.to_thread(resolvable, [host for host, _ in self.services])
         async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
             checks = await self.basic(client)
             if fallback:
                 checks += await self.fallback(client)
-        return VerifyReport(checks)
+        return VerifyReport(checks, self.hints())
 
 
 async def verify_async(outputs: StackOutputs, *, fallback: bool = False, **options: Any) -> VerifyReport:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from llmstack.engines import engine
 from llmstack.errors import InputError
-from llmstack.outputs import Endpoint, StackOutputs
+from llmstack.outputs import Endpoint, StackOutputs, masked, secrets_in, validate
 
 
 def parse_endpoint_spec(spec: str, field: str, *, default_name: str | None = None) -> tuple[str, Endpoint]:
@@ -42,8 +42,11 @@ def outputs_from_endpoints(
         raise InputError(
             "--master-key-env", master_key_env, f"Set {master_key_env} to the gateway master key (sk-...)."
         )
-    parsed = dict(parse_endpoint_spec(s, "--backend") for s in backends)
-    embed = parse_endpoint_spec(embeddings, "--embeddings", default_name="embed")[1] if embeddings else None
+    try:
+        parsed = dict(parse_endpoint_spec(s, "--backend") for s in backends)
+        embed = parse_endpoint_spec(embeddings, "--embeddings", default_name="embed")[1] if embeddings else None
+    except InputError as err:  # a mistyped argument may hold the key: never show it
+        raise masked(err, [key, *secrets_in(" ".join([*backends, embeddings or ""]))]) from None
     models = [b.gateway_model for b in parsed.values()] + ([embed.gateway_model] if embed else [])
     data = {
         "gateway_url": gateway,
@@ -53,4 +56,4 @@ def outputs_from_endpoints(
         "backends": {name: b.model_dump() for name, b in parsed.items()},
         "embeddings": embed.model_dump() if embed else None,
     }
-    return StackOutputs.parse(data, "endpoints")
+    return validate(StackOutputs, data, "endpoints")

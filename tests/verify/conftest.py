@@ -1,4 +1,5 @@
-"""One stack per session: vLLM, Ollama, TEI stand-ins, a Docker API stand-in and the real LiteLLM proxy."""
+"""One stack per session: vLLM, Ollama, TEI stand-ins, a Docker API stand-in and the real LiteLLM proxy; and the
+exports of a real preview of each shipped Kubernetes stack."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from typing import Any
 
 import pytest
 
-from tests.standins import DockerStandIn, LiteLLMProxy, OllamaStandIn, TeiStandIn, TokenSchedule, VllmStandIn
+from llmstack.preview import run_program
+from tests.conftest import KUBERNETES_STACKS, stack_file
+from tests.standins import (
+    DockerStandIn,
+    LiteLLMProxy,
+    OllamaStandIn,
+    StandIn,
+    TeiStandIn,
+    TokenSchedule,
+    VllmStandIn,
+)
 from tests.verify.stack import Stack
 
 
@@ -19,6 +30,14 @@ def gateway_config(vllm: VllmStandIn, ollama: OllamaStandIn, tei: TeiStandIn) ->
         "model_list": [
             {
                 "model_name": "chat",
+                "litellm_params": {"model": f"hosted_vllm/{vllm.model}", "api_base": vllm.url + "/v1"},
+            },
+            {  # the prod stack's structured-output model name, so its exports verify against this gateway too
+                "model_name": "structured",
+                "litellm_params": {"model": f"hosted_vllm/{vllm.model}", "api_base": vllm.url + "/v1"},
+            },
+            {  # frontier-eks's one backend
+                "model_name": "deepseek",
                 "litellm_params": {"model": f"hosted_vllm/{vllm.model}", "api_base": vllm.url + "/v1"},
             },
             {
@@ -62,37 +81,45 @@ def stack() -> Iterator[Stack]:
             LiteLLMProxy(gateway_config(vllm, ollama, tei), workdir=Path(tmp)) as proxy,
         ):
             docker_host = f"unix://{sock}"
-            outputs = {
-                "gateway_url": proxy.url,
-                "master_key": proxy.master_key,
-                "gateway_models": ["chat", "chat-fallback", "embed"],
-                "fallbacks": {"chat": ["chat-fallback"]},
-                "backends": {
-                    "chat": {
-                        "url": vllm.url,
-                        "engine": "vllm",
-                        "model": vllm.model,
-                        "gateway_model": "chat",
-                        "container": "llm-chat",
-                        "docker_host": docker_host,
-                    },
-                    "chat-fallback": {
-                        "url": ollama.url,
-                        "engine": "ollama",
-                        "model": "qwen3:8b",
-                        "gateway_model": "chat-fallback",
-                        "container": "llm-chat-fallback",
-                        "docker_host": docker_host,
-                    },
-                },
-                "embeddings": {
-                    "url": tei.url,
-                    "engine": "tei",
-                    "model": tei.model,
-                    "gateway_model": "embed",
-                    "container": "llm-embed",
+            backends = {
+                "chat": {
+                    "url": vllm.url,
+                    "engine": "vllm",
+                    "model": vllm.model,
+                    "gateway_model": "chat",
+                    "container": "llm-chat",
                     "docker_host": docker_host,
                 },
+                "chat-fallback": {
+                    "url": ollama.url,
+                    "engine": "ollama",
+                    "model": "qwen3:8b",
+                    "gateway_model": "chat-fallback",
+                    "container": "llm-chat-fallback",
+                    "docker_host": docker_host,
+                },
+            }
+            embeddings = {
+                "url": tei.url,
+                "engine": "tei",
+                "model": tei.model,
+                "gateway_model": "embed",
+                "container": "llm-embed",
+                "docker_host": docker_host,
+            }
+            # What `pulumi stack output --json --show-secrets` prints for a stack on one Docker host
+            # (llmstack.outputs.StackExports).
+            outputs = {
+                "gateway_url": proxy.url,
+                "endpoints": {
+                    "gateway_url": proxy.url,
+                    "gateway_models": ["chat", "chat-fallback", "embed"],
+                    "fallbacks": {"chat": ["chat-fallback"]},
+                    "backends": backends,
+                    "embeddings": embeddings,
+                },
+                "master_key": proxy.master_key,
+                "access": {"ssh": None, "private": []},
             }
             outputs_file = Path(tmp) / "outputs.json"
             outputs_file.write_text(json.dumps(outputs))
@@ -109,3 +136,24 @@ def live(stack: Stack) -> Iterator[Stack]:
         yield stack
     finally:
         stack.reset()
+
+
+@pytest.fixture(scope="session")
+def k8s_exports() -> dict[str, dict[str, Any]]:
+    """What `__main__.py` exports for each shipped Kubernetes stack, under Pulumi's mocks (as `llmstack preview`)."""
+    return {name: run_program(stack_file(name)).exports for name in KUBERNETES_STACKS}
+
+
+@pytest.fixture(scope="module")
+def pods(k8s_exports: dict[str, dict[str, Any]]) -> Iterator[dict[tuple[str, str], StandIn]]:
+    """The Kubernetes stacks' backend pods: a stand-in per (engine, served model) (SGLang serves vLLM's routes)."""
+    wanted = {(b["engine"], b["model"]) for e in k8s_exports.values() for b in e["endpoints"]["backends"].values()}
+    assert {engine for engine, _ in wanted} <= {"vllm", "sglang"}, wanted
+    standins: dict[tuple[str, str], StandIn] = {key: VllmStandIn(key[1]) for key in sorted(wanted)}
+    for s in standins.values():
+        s.start()
+    try:
+        yield standins
+    finally:
+        for s in standins.values():
+            s.stop()

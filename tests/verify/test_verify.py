@@ -34,6 +34,7 @@ def by_check(report: dict[str, Any], check: str, target_part: str = "") -> dict[
         if c["check"] == check
         and (not target_part or c["target"] == target_part or c["target"].startswith(target_part + " "))
     ]
+    assert isinstance(match, dict)
     return match
 
 
@@ -131,7 +132,7 @@ def test_fallback_restarts_container_even_when_gateway_fails(live: Stack, tmp_pa
 
 def test_fallback_over_ssh_needs_a_tunnel(live: Stack, tmp_path: Path) -> None:
     data = json.loads(live.outputs_file.read_text())
-    data["backends"]["chat"]["docker_host"] = "ssh://ubuntu@10.0.2.7"
+    data["endpoints"]["backends"]["chat"]["docker_host"] = "ssh://ubuntu@10.0.2.7"
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps(data))
     report = verify(StackOutputs.from_file(path), fallback=True, env={})
@@ -197,7 +198,7 @@ def test_outputs_validation_names_the_field(tmp_path: Path, live: Stack) -> None
     code, _, err = run_cli("--outputs", str(path))
     assert code == 2 and "master_key" in err and "--show-secrets" in err and live.proxy.master_key not in err
     data["master_key"] = "sk-x"
-    data["fallbacks"] = {"chat": ["nope"]}
+    data["endpoints"]["fallbacks"] = {"chat": ["nope"]}
     path.write_text(json.dumps(data))
     code, _, err = run_cli("--outputs", str(path))
     assert code == 2 and "'nope'" in err
@@ -230,3 +231,20 @@ def test_stack_pulumi_failure_is_reported(tmp_path: Path) -> None:
     _fake_pulumi(tmp_path, "echo \"error: no stack named 'dev' found\" >&2\nexit 255\n")
     code, _, err = run_cli("--stack", "dev", env={"PATH": f"{tmp_path}:{os.environ['PATH']}"})
     assert code == 2 and "no stack named" in err
+
+
+def test_private_backend_is_checked_through_the_gateway_only(live: Stack, tmp_path: Path) -> None:
+    """An endpoint the outputs call private (on AWS: its port answers the gateway's node only) gets skip rows for
+    its direct checks and for the fallback drill's recovery wait (its health port); the drill itself still runs."""
+    data = json.loads(live.outputs_file.read_text())
+    data["access"] = {"ssh": "ubuntu@10.40.0.12", "private": ["chat"]}
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(data))
+    before = live.vllm.count("/health")
+    code, out, _ = run_cli("--outputs", str(path), "--fallback", "--json")
+    report = report_of(out)
+    assert code == 0 and report["ok"] is True, out
+    skipped = [(c["check"], c["target"].split()[0]) for c in report["checks"] if c["skipped"]]
+    assert skipped == [("health", "chat"), ("chat", "chat"), ("fallback recover", "chat")]
+    assert by_check(report, "fallback chat")["ok"] and by_check(report, "fallback start")["detail"] == "started"
+    assert live.vllm.count("/health") == before  # never contacted directly
