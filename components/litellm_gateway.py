@@ -1,8 +1,9 @@
 """`LiteLLMGateway`: the LiteLLM proxy on a CPU host, one OpenAI-compatible endpoint with fallbacks and a master key.
 
 The gateway plan (`llmstack.stackplan.GatewayPlan`) renders the config (every key a real LiteLLM setting); this
-component uploads it into the container once the backends' addresses are known. The master key only ever travels as
-a Pulumi secret in the container's environment.
+component uploads it into the container once the backends' addresses are known. The master key, and the engines' API
+key the config's model entries read (docs/engines.md §1.1), only ever travel as Pulumi secrets in the container's
+environment.
 """
 
 from collections.abc import Mapping
@@ -13,11 +14,12 @@ import pulumi_docker as docker
 from pydantic import ValidationError
 
 from components.container import Placement, docker_provider, engine_container
+from llmstack.engines import ENGINE_API_KEY
 from llmstack.errors import InputError
 from llmstack.labels import component_type
 from llmstack.spec import Gateway, input_error
 from llmstack.stackplan import GatewayPlan, RouteTarget, plan_gateway
-from llmstack.stackplan.litellm_config import CONFIG_PATH
+from llmstack.stackplan.litellm_config import CONFIG_PATH, UNUSED_KEY
 
 
 class GatewayRouteArgs(TypedDict):
@@ -117,23 +119,30 @@ class LiteLLMGateway(pulumi.ComponentResource):
     @classmethod
     def planned(cls, name: str, gateway: GatewayPlan, base_urls: Mapping[str, pulumi.Input[str]],
                 placement: Placement, master_key: pulumi.Input[str],
-                opts: pulumi.ResourceOptions | None = None) -> Self:
-        """The gateway of the stack plan; `base_urls` maps each planned service to its address."""
+                opts: pulumi.ResourceOptions | None = None, *,
+                engine_api_key: pulumi.Input[str] | None = None) -> Self:
+        """The gateway of the stack plan; `base_urls` maps each planned service to its address, `engine_api_key`
+        is the key the stack's engines require."""
         component = cls.__new__(cls)
         pulumi.ComponentResource.__init__(component, cls.TYPE, name, {}, opts)
-        component._build(name, gateway, base_urls, placement, master_key)
+        component._build(name, gateway, base_urls, placement, master_key, engine_api_key)
         return component
 
     def _build(self, name: str, gateway: GatewayPlan, base_urls: Mapping[str, pulumi.Input[str]],
-               placement: Placement, master_key: pulumi.Input[str]) -> None:
+               placement: Placement, master_key: pulumi.Input[str],
+               engine_api_key: pulumi.Input[str] | None = None) -> None:
         services = sorted(base_urls)
         self.config_yaml = pulumi.Output.all(*(base_urls[s] for s in services)).apply(
             lambda urls: gateway.config_yaml(dict(zip(services, urls, strict=True))))
         provider = docker_provider(f"{name}-docker", placement.docker_host, self)
-        (secret_key,) = gateway.launch.secret_env.values()
+        # Without the stack's engine key (gateway routes to engines this program did not start) the model entries
+        # that read it get the placeholder OpenAI-style providers need: such an engine was started without a key.
+        secrets = {"masterKey": pulumi.Output.secret(master_key),
+                   ENGINE_API_KEY: pulumi.Output.secret(UNUSED_KEY if engine_api_key is None else engine_api_key)}
+        wanted = {key: value for key, value in secrets.items() if key in gateway.launch.secret_env.values()}
         container = engine_container(
             f"{name}-container", f"llm-{name}", gateway.launch, placement, parent=self, provider=provider,
-            alias=name, secrets={secret_key: pulumi.Output.secret(master_key)},
+            alias=name, secrets=wanted,
             uploads=[docker.ContainerUploadArgs(file=CONFIG_PATH, content=self.config_yaml)],
         )
         self.container_name = container.name

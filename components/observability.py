@@ -2,7 +2,8 @@
 
 The monitoring plan (`llmstack.stackplan.MonitoringPlan`) holds the containers, the rules and the scrape config's
 render; this component only places them: Prometheus on the CPU host, one DCGM exporter per GPU node. The gateway key
-reaches Prometheus as a secret file, never inline in the config.
+reaches Prometheus as a secret file, never inline in the config; so does the engines' API key where an engine's key
+guards its metrics (llama.cpp: docs/engines.md §1.1).
 """
 
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ import pulumi_docker as docker
 from components.container import Placement, docker_provider, engine_container
 from llmstack.labels import component_type
 from llmstack.stackplan import EngineTarget, MonitoringPlan, plan_monitoring
+from llmstack.stackplan.litellm_config import UNUSED_KEY
 
 PROMETHEUS = "prometheus"
 
@@ -87,18 +89,19 @@ class Observability(pulumi.ComponentResource):
     @classmethod
     def planned(cls, name: str, plan: MonitoringPlan, placement: Placement, addresses: Mapping[str, pulumi.Input[str]],
                 gpu_hosts: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]], master_key: pulumi.Input[str],
-                opts: pulumi.ResourceOptions | None = None) -> Self:
+                opts: pulumi.ResourceOptions | None = None, *,
+                engine_api_key: pulumi.Input[str] | None = None) -> Self:
         """Monitoring of the stack plan: `addresses` maps each target to host:port, `gpu_hosts` each GPU node to its
-        (docker host, address)."""
+        (docker host, address); `engine_api_key` is the key the stack's engines require."""
         component = cls.__new__(cls)
         pulumi.ComponentResource.__init__(component, cls.TYPE, name, {}, opts)
-        component._build(name, plan, placement, addresses, gpu_hosts, master_key)
+        component._build(name, plan, placement, addresses, gpu_hosts, master_key, engine_api_key)
         return component
 
     def _build(self, name: str, plan: MonitoringPlan, placement: Placement,
                addresses: Mapping[str, pulumi.Input[str]],
                gpu_hosts: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]],
-               master_key: pulumi.Input[str]) -> None:
+               master_key: pulumi.Input[str], engine_api_key: pulumi.Input[str] | None = None) -> None:
         for node in plan.gpu_nodes:
             docker_host, _ = gpu_hosts[node]
             provider = docker_provider(f"{name}-{node}-docker", docker_host, self)
@@ -115,16 +118,19 @@ class Observability(pulumi.ComponentResource):
 
         self.prometheus_config = pulumi.Output.all(*values).apply(render)
         provider = docker_provider(f"{name}-docker", placement.docker_host, self)
+        # Owner-only key files, owned by the user Prometheus runs as in its image (nobody, 65534).
+        key_files: dict[str, pulumi.Input[str]] = {plan.credentials_path: master_key}
+        if plan.engine_key_needed:  # without the stack's key the engines were started without one
+            key_files[plan.engine_credentials_path] = UNUSED_KEY if engine_api_key is None else engine_api_key
         engine_container(
             f"{name}-prometheus", "llm-prometheus", plan.prometheus, placement, parent=self, provider=provider,
             alias=PROMETHEUS, secrets={},
             uploads=[
                 docker.ContainerUploadArgs(file=plan.config_path, content=self.prometheus_config),
                 docker.ContainerUploadArgs(file=plan.rules_path, content=plan.rules),
-                # Owner-only, owned by the user Prometheus runs as in its image (nobody, 65534).
-                docker.ContainerUploadArgs(file=plan.credentials_path, permissions="0400",
-                                           owner=plan.credentials_uid, group=plan.credentials_uid,
-                                           content=pulumi.Output.secret(master_key)),
+                *(docker.ContainerUploadArgs(file=path, permissions="0400", owner=plan.credentials_uid,
+                                             group=plan.credentials_uid, content=pulumi.Output.secret(key))
+                  for path, key in key_files.items()),
             ],
         )
         self.register_outputs({"prometheus_config": self.prometheus_config})

@@ -12,6 +12,12 @@ from dataclasses import dataclass
 # Tags that move, so a deploy would not be reproducible (docs/engines.md §7.10): Docker's default, the branch tags
 # of vLLM/LiteLLM images (LiteLLM publishes main-latest, main-stable and main-dev), and the floating channels.
 MOVING_TAGS = ("latest", "main", "main-latest", "main-stable", "main-dev", "stable", "nightly")
+# Tags that move without being on that list: a release line rather than a release. `cpu-1.9`, `1.9`, `hopper-1.9`
+# follow every 1.9.x patch (TEI publishes `cpu-1.9` and `cpu-1.9.3`), `server-cuda` or `rocm` every build. A tag
+# counts as a release when one of its `-`/`_` parts is a full X.Y.Z version (`v0.5.10.post1`, `4.2.3`), a build
+# number (llama.cpp `b11206`) or a date (`20260501`).
+_RELEASE_PART = re.compile(r"^v?\d+\.\d+\.\d+|^b\d{3,}$|^\d{6,}$")
+_LINE_PART = re.compile(r"^v?\d+(?:\.\d+)?$")
 
 # [registry[:port]/]path[:tag][@sha256:digest], the reference grammar of github.com/distribution/reference.
 _REFERENCE = re.compile(
@@ -31,8 +37,22 @@ class ImageRef:
 
     @property
     def moves(self) -> bool:
-        """No digest, and no tag or a tag that moves."""
-        return self.digest is None and (self.tag is None or self.tag in MOVING_TAGS)
+        """No digest, and no tag or a tag that moves (`MOVING_TAGS`, or a release line: `floating_tag`)."""
+        if self.digest is not None:
+            return False
+        return self.tag is None or self.tag in MOVING_TAGS or floating_tag(self.tag) is not None
+
+
+def floating_tag(tag: str) -> str | None:
+    """Why `tag` moves though it is not on `MOVING_TAGS` (it names a release line or a channel), or None."""
+    parts = re.split(r"[-_]", tag)
+    if any(_RELEASE_PART.match(part) for part in parts):
+        return None
+    if line := [part for part in parts if _LINE_PART.match(part)]:
+        return f"names only the {line[-1].lstrip('v')} line, which moves with every patch release"
+    if not any(c.isdigit() for c in tag):
+        return "names a channel, not a release"
+    return None
 
 
 def parse_image(ref: str) -> ImageRef:
@@ -53,6 +73,9 @@ def check_pinned(ref: str) -> str:
                          "repo@sha256:<64 hex>")
     if match["tag"] in MOVING_TAGS and not match["digest"]:
         raise ValueError(f"':{match['tag']}' moves; pin a release tag or add @sha256:<digest>")
+    if match["tag"] and not match["digest"] and (why := floating_tag(match["tag"])):
+        raise ValueError(f"':{match['tag']}' {why}; pin the full release (e.g. cpu-1.9.3, not cpu-1.9) or add "
+                         "@sha256:<digest>")
     return ref
 
 

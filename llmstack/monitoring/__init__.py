@@ -13,6 +13,7 @@ Pure Python (no Pulumi): the Observability component wraps these.
 from llmstack.monitoring.exporters import DcgmExporter, dcgm_exporter, metrics_prerequisite
 from llmstack.monitoring.prometheus import (
     DEFAULT_RULE_FILES,
+    ENGINE_CREDENTIALS_FILE,
     LITELLM_CREDENTIALS_FILE,
     DcgmTarget,
     ScrapeTarget,
@@ -25,6 +26,7 @@ from llmstack.monitoring.rules import ALERT_NAMES, AlertThresholds, alert_rules_
 __all__ = [
     "ALERT_NAMES",
     "DEFAULT_RULE_FILES",
+    "ENGINE_CREDENTIALS_FILE",
     "LITELLM_CREDENTIALS_FILE",
     "AlertThresholds",
     "DcgmExporter",

@@ -9,6 +9,8 @@ Jobs and labels (the alert rules in `alerts.yml` select on these, so keep them i
 - `engine-<name>`: one job per engine kind, `metrics_path` from the engine table; each target carries the
   labels `backend`, `engine`, `model`, `node`. vLLM V1 exports its own `engine` label (the engine-core index);
   with the default `honor_labels: false` Prometheus keeps ours and renames vLLM's to `exported_engine`.
+- `engine-llamacpp` (and any engine whose API key protects its metrics path: engine table `api_key.open`) sends
+  the stack's engine key as a bearer token read from `engine_credentials_file` (docs/engines.md §1.1).
 - `litellm`: the gateway's `/metrics` with a bearer token read from `credentials_file` (LiteLLM >= 1.85
   requires auth on `/metrics` by default: docs/engines.md §7.8). Its target
   carries only `engine` and `node`: a `model` target label would clobber LiteLLM's own `model` series label.
@@ -31,6 +33,7 @@ from llmstack.monitoring.exporters import dcgm_exporter
 
 # Where the Observability component mounts the gateway key and the rule file inside the Prometheus container.
 LITELLM_CREDENTIALS_FILE = "/etc/prometheus/litellm_key"
+ENGINE_CREDENTIALS_FILE = "/etc/prometheus/engine_key"  # the engines' API key, for those whose /metrics needs it
 DEFAULT_RULE_FILES: tuple[str, ...] = ("/etc/prometheus/rules/llmstack-alerts.yml",)
 
 ENGINE_JOB_PREFIX = "engine-"
@@ -85,21 +88,24 @@ def render_prometheus_config(
     scrape_interval: str = "15s",
     rule_files: Sequence[str] = DEFAULT_RULE_FILES,
     litellm_credentials_file: str = LITELLM_CREDENTIALS_FILE,
+    engine_credentials_file: str = ENGINE_CREDENTIALS_FILE,
 ) -> dict[str, Any]:
     """Build a `prometheus.yml` document as a plain dict (`render_prometheus_yaml` gives the YAML text).
 
     `targets` are the engine instances (Ollama ones are accepted and skipped: it has no metrics endpoint, but
     they still tell which nodes run a non-preallocating engine). `litellm_target` is the gateway's `host:port`
     (or `host`: port 4000 from the engine table), or None for no gateway job. `litellm_credentials_file` is
-    the path, inside the Prometheus container, of the mounted file holding the gateway key: never the key.
-    Raises `InputError` naming the bad field and the fix.
+    the path, inside the Prometheus container, of the mounted file holding the gateway key: never the key;
+    `engine_credentials_file` the same for the engines' API key, used by the jobs of engines whose key guards
+    their metrics path. Raises `InputError` naming the bad field and the fix.
     """
     _check_duration("scrape_interval", scrape_interval)
     _check_rule_files(rule_files)
-    _check_credentials_file(litellm_credentials_file)
+    _check_credentials_file("litellm_credentials_file", litellm_credentials_file)
+    _check_credentials_file("engine_credentials_file", engine_credentials_file)
 
     scrape_configs: list[dict[str, Any]] = []
-    scrape_configs.extend(_engine_jobs(targets))
+    scrape_configs.extend(_engine_jobs(targets, engine_credentials_file))
     if litellm_target is not None:
         scrape_configs.append(_litellm_job(litellm_target, litellm_credentials_file))
     if dcgm_targets:
@@ -119,6 +125,7 @@ def render_prometheus_yaml(
     scrape_interval: str = "15s",
     rule_files: Sequence[str] = DEFAULT_RULE_FILES,
     litellm_credentials_file: str = LITELLM_CREDENTIALS_FILE,
+    engine_credentials_file: str = ENGINE_CREDENTIALS_FILE,
 ) -> str:
     """`render_prometheus_config` as YAML text, with a header naming the targets that are not scraped."""
     config = render_prometheus_config(
@@ -128,6 +135,7 @@ def render_prometheus_yaml(
         scrape_interval=scrape_interval,
         rule_files=rule_files,
         litellm_credentials_file=litellm_credentials_file,
+        engine_credentials_file=engine_credentials_file,
     )
     header = ["# prometheus.yml rendered by llmstack.monitoring.render_prometheus_config; do not edit by hand."]
     for t in unscraped_targets(targets):
@@ -141,7 +149,7 @@ def render_prometheus_yaml(
 # --- jobs ---------------------------------------------------------------------------------------------------
 
 
-def _engine_jobs(targets: Sequence[ScrapeTarget]) -> list[dict[str, Any]]:
+def _engine_jobs(targets: Sequence[ScrapeTarget], credentials_file: str) -> list[dict[str, Any]]:
     by_engine: dict[str, list[dict[str, Any]]] = {}
     seen: dict[tuple[str, str], int] = {}
     for i, t in enumerate(targets):
@@ -163,14 +171,13 @@ def _engine_jobs(targets: Sequence[ScrapeTarget]) -> list[dict[str, Any]]:
         labels = {"backend": t.backend, "engine": t.engine, "model": t.model, "node": t.node}
         by_engine.setdefault(t.engine, []).append({"targets": [address], "labels": labels})
     table = engines()
-    return [
-        {
-            "job_name": f"{ENGINE_JOB_PREFIX}{name}",
-            "metrics_path": table[name].metrics_path,
-            "static_configs": sc,
-        }
-        for name, sc in sorted(by_engine.items(), key=lambda kv: list(table).index(kv[0]))
-    ]
+    jobs: list[dict[str, Any]] = []
+    for name, sc in sorted(by_engine.items(), key=lambda kv: list(table).index(kv[0])):
+        job: dict[str, Any] = {"job_name": f"{ENGINE_JOB_PREFIX}{name}", "metrics_path": table[name].metrics_path}
+        if table[name].scrape_needs_key:  # the engine's API key guards its metrics too (docs/engines.md §1.1)
+            job["authorization"] = {"type": "Bearer", "credentials_file": credentials_file}
+        jobs.append(job | {"static_configs": sc})
+    return jobs
 
 
 def _litellm_job(litellm_target: str, credentials_file: str) -> dict[str, Any]:
@@ -276,10 +283,10 @@ def _check_rule_files(rule_files: Sequence[str]) -> None:
             raise InputError(f"rule_files[{i}]", path, "Give the path of the mounted alerts.yml.")
 
 
-def _check_credentials_file(path: str) -> None:
+def _check_credentials_file(field: str, path: str) -> None:
     if path.startswith(_SECRET_PREFIXES) or not path.startswith("/"):
         raise InputError(
-            "litellm_credentials_file",
+            field,
             "<redacted>" if path.startswith(_SECRET_PREFIXES) else path,
             "Give the absolute path of a file that holds the key (mounted into the Prometheus container), "
             "never the key itself.",

@@ -40,14 +40,45 @@ ACTIVATION_REF_UNITS = 8192 * (4096 + 14336 + 128256)
 # (vllm/engine/arg_utils.py `_set_default_args`).
 HIGH_END_GPU_BYTES = 70 * GIB
 VLLM_BLOCK_TOKENS = 16  # §4.3: vLLM blocks are 16 tokens by default
-# llama.cpp common/common.h: n_ubatch 512. Compute buffer (§6, §12): logits n_vocab x n_ubatch x 4 B, or,
-# without
-# flash attention, KQ scratch growing with n_ctx: 176/572/2156 MiB at 2048/8192/32768 for Llama-3.1-8B is
-# exactly
-# 44 MiB + n_ctx x n_ubatch x (4 n_head + 4) B; 258.5 MiB at n_ctx 512 = logits 250.5 MiB + 8 MiB.
+# --- ggml engines (llama.cpp, Ollama) -------------------------------------------------------------------------
+# Measured: benchmarks/results/llamacpp_gpu.md (CUDA llama-server built from llama.cpp 0c1e570 = b11312, the
+# vendored tree of llama-cpp-python 0.3.36; H200, driver 580.159.04, CUDA 13.0; five architectures, contexts
+# 4k-128k, 1 and 4 slots). File paths below are at that commit.
+#
+# n_ubatch: common/common.h `n_ubatch = 512` (the server's default physical batch).
 GGML_UBATCH = 512
+# src/llama-context.cpp: `cparams.n_ctx = GGML_PAD(cparams.n_ctx, 256)` and, without --kv-unified (an explicit
+# -np leaves it off, tools/server/server.cpp), `n_ctx_seq = GGML_PAD(n_ctx / n_seq_max, 256)`: each slot is its
+# own KV stream of n_ctx_seq cells. src/llama-kv-cache-iswa.cpp: a sliding-window layer keeps
+# `GGML_PAD(min(n_ctx_seq, n_swa + n_ubatch), 256)` cells per stream (Gemma-2: 4608 at 8k, not 4096).
+GGML_KV_PAD = 256
+# Flash attention (the launch recipes set `-fa on` / OLLAMA_FLASH_ATTENTION=1; llama-server's `-fa auto`
+# enables it on CUDA too: src/llama-context.cpp `resolve_fused_ops`). Compute buffer (measured to 0.1 MiB):
+#   KQ mask: F16 [n_kv, n_ubatch] per KV stream (src/llama-graph.cpp: `cparams.flash_attn ? GGML_TYPE_F16`),
+#     one for the full-attention cells and one for the sliding-window cells: n_ubatch x 2 B per cell of one slot;
+#   + the larger of the FFN peak, n_ubatch x 4 B x (3 x ffn width + 2 x hidden + n_head x head_dim) (MoE: ffn
+#     width = expert width x (top-k + shared), plus hidden x top-k for the experts' outputs), and the attention
+#     peak, n_ubatch x 4 B x 2 x (hidden + n_head x head_dim), which with a quantized KV cache also holds F16
+#     copies of one layer's K and V for every cell of every slot (ggml/src/ggml-cuda/fattn.cu
+#     `ggml_cuda_flash_attn_ext_get_alloc_size`: the MMA/tile kernels read F16 K/V).
+#   Logits take n_vocab x n_parallel x 4 B only: the server reserves one output per slot
+#   (tools/server/server-context.cpp `server_output_limits`, src/llama-context.cpp `sched_reserve`).
+# Without flash attention (CPU-measured, docs/sizing.md §6/§12, kept for planner/cpu.py): logits n_vocab x n_ubatch
+# x 4 B, or KQ scratch growing with n_ctx: 176/572/2156 MiB at 2048/8192/32768 for Llama-3.1-8B is exactly
+# 44 MiB + n_ctx x n_ubatch x (4 n_head + 4) B; 258.5 MiB at n_ctx 512 = logits 250.5 MiB + 8 MiB. (CUDA
+# b11312, server: 300/2148 MiB at 4k/32k, benchmarks/results/llamacpp_gpu.md.)
 GGML_COMPUTE_BASE = 44 * MIB
 GGML_LOGITS_EXTRA = 8 * MIB
+# What nvidia-smi shows beyond the model, KV and compute buffers: CUDA context, ggml-cuda's memory pool and CUDA
+# graphs ("unaccounted" in llama.cpp's own memory breakdown). Measured 607.5-616.6 MiB on four dense
+# architectures (Qwen2.5-0.5B, Mistral-7B, Llama-3.1-8B, Gemma-2-9B), constant over context, slots and KV type;
+# MoE (Qwen3-30B-A3B) 712.6 MiB: the pool holds the expert-routed matmul buffers. Flash attention off adds the
+# cuBLAS workspace for the KQ/KQV products (+156 MiB Llama-3.1-8B, +121 MiB Gemma-2-9B). These replace the
+# PyTorch-measured CUDA_CONTEXT_BYTES (783 MiB) for the ggml engines.
+GGML_CUDA_OVERHEAD = 617 * MIB
+GGML_MOE_POOL = 96 * MIB
+GGML_CUBLAS_NO_FA = 156 * MIB
+GGML_FLASH_ATTN = True  # what the recipes launch with on a GPU (llama.cpp `-fa on`, OLLAMA_FLASH_ATTENTION=1)
 # llama.cpp newer builds auto-fit with a 1 GiB margin per device (`fit_params`, §6).
 LLAMACPP_FIT_MARGIN = 1 * GIB
 
@@ -131,10 +162,73 @@ def activation_bytes(model: ModelArch, gpu: Gpu) -> int:
     return int(ACTIVATION_REF_BYTES * units / ACTIVATION_REF_UNITS)
 
 
-def ggml_compute_bytes(model: ModelArch, n_ctx: int) -> int:
-    logits = model.vocab * GGML_UBATCH * 4 + GGML_LOGITS_EXTRA
-    kq = GGML_COMPUTE_BASE + n_ctx * GGML_UBATCH * (4 * model.heads + 4)
-    return max(logits, kq)
+def _pad(n: int, to: int) -> int:
+    return -(-n // to) * to
+
+
+def ggml_kv_cells(model: ModelArch, context: int, slots: int = 1) -> tuple[int, int]:
+    """(cells per slot of a full-attention layer, cells per slot of a sliding-window layer) that llama.cpp
+    allocates for `-c context*slots -np slots` (one KV stream per slot; padding: GGML_KV_PAD)."""
+    n_ctx_seq = _pad(_pad(max(context, 1) * slots, GGML_KV_PAD) // slots, GGML_KV_PAD)
+    swa = 0
+    if model.sliding_window and model.sliding_layers:
+        swa = _pad(min(n_ctx_seq, model.sliding_window + GGML_UBATCH), GGML_KV_PAD)
+    return n_ctx_seq, swa
+
+
+def ggml_kv_bytes(model: ModelArch, context: int, slots: int, kv_dtype: str) -> int:
+    """KV buffer of a llama.cpp server with `slots` slots of `context` tokens each (CUDA0 KV buffer)."""
+    full_cells, swa_cells = ggml_kv_cells(model, context, slots)
+    swa_layers = model.sliding_layers if swa_cells else 0
+    per_layer_token = kv_bytes_per_token(model, kv_dtype, 1) / model.layers
+    return int(per_layer_token * ((model.layers - swa_layers) * full_cells + swa_layers * swa_cells) * slots)
+
+
+def _ggml_ffn_floats(model: ModelArch) -> int:
+    """Floats per token alive at the FFN peak of one ubatch (fitted exactly on 5 architectures, see above)."""
+    n_q = model.heads * model.head_dim
+    dense = 3 * model.intermediate + 2 * model.hidden + n_q
+    if not model.is_moe:
+        return dense
+    width = model.moe_intermediate * (model.experts_per_token + model.shared_experts)
+    moe = 3 * width + model.hidden * model.experts_per_token + 2 * model.hidden + n_q
+    return max(moe, dense) if model.first_dense_layers else moe
+
+
+def ggml_compute_bytes(
+    model: ModelArch,
+    n_ctx: int,
+    *,
+    flash_attn: bool = False,
+    n_seq: int = 1,
+    kv_dtype: str = "f16",
+) -> int:
+    """Compute buffer of one llama.cpp context of n_ctx cells in n_seq slots (the `CUDA0 compute buffer`).
+
+    flash_attn=False keeps the CPU-measured formula (planner/cpu.py): KQ scratch over all n_ctx cells.
+    flash_attn=True is the CUDA server with flash attention (what the GPU recipes launch): F16 masks over one
+    slot's cells plus the larger of the FFN and the attention peak of a 512-token ubatch.
+    """
+    if not flash_attn:
+        logits = model.vocab * GGML_UBATCH * 4 + GGML_LOGITS_EXTRA
+        kq = GGML_COMPUTE_BASE + n_ctx * GGML_UBATCH * (4 * model.heads + 4)
+        return max(logits, kq)
+    n_seq = max(1, n_seq)
+    full_cells, swa_cells = ggml_kv_cells(model, -(-max(n_ctx, 1) // n_seq), n_seq)
+    mask = (full_cells + swa_cells) * GGML_UBATCH * 2
+    n_q = model.heads * model.head_dim
+    attn = GGML_UBATCH * 4 * 2 * (model.hidden + n_q)
+    if kv_dtype != "f16":  # F16 copies of one layer's K and V over every cell of every slot
+        attn += full_cells * n_seq * model.kv_heads * model.head_dim * 2 * 2
+    ffn = GGML_UBATCH * 4 * _ggml_ffn_floats(model)
+    return mask + max(ffn, attn)
+
+
+def ggml_gpu_overhead_bytes(model: ModelArch, *, flash_attn: bool = GGML_FLASH_ATTN) -> tuple[int, int]:
+    """(CUDA context + pool, other) on each GPU of a ggml engine: GGML_CUDA_OVERHEAD, plus the MoE pool and,
+    without flash attention, the cuBLAS workspace."""
+    other = (GGML_MOE_POOL if model.is_moe else 0) + (0 if flash_attn else GGML_CUBLAS_NO_FA)
+    return GGML_CUDA_OVERHEAD, other
 
 
 def _max_len(model: ModelArch, kv_dtype: str, tp: int, available: int, limit: int) -> int:
@@ -180,18 +274,22 @@ def estimate_memory(
             tensor_parallel,
             f"vLLM needs num_attention_heads ({model.heads}) divisible by the TP size.",
         )
-    return _preallocate(model, q, eng, context, concurrency, g, tensor_parallel, kvd)
+    return preallocate(model, q, eng, context, concurrency, g, tensor_parallel, kvd)
 
 
-def _preallocate(
-    model: ModelArch, quant: str, eng: Engine, context: int, concurrency: int, g: Gpu, tp: int, kvd: str
+def preallocate(
+    model: ModelArch, quant: str, eng: Engine, context: int, concurrency: int, g: Gpu, tp: int, kvd: str,
+    *, stage_weights: int | None = None, distributed: bool = False
 ) -> MemoryEstimate:
+    """vLLM-style engines: weights, activations, CUDA/NCCL overheads and graphs first, KV in what is left of the
+    budget. A pipeline stage passes its own weights (whole stage, split over `tp`) and `model` with its layers only;
+    `distributed`: NCCL runs (TP or PP > 1)."""
     util = eng.gpu_memory_utilization if eng.gpu_memory_utilization is not None else 1.0
     visible = g.visible_bytes
     budget = int(util * visible)
-    weights = math.ceil(weight_bytes(model, quant) / tp)
+    weights = math.ceil((weight_bytes(model, quant) if stage_weights is None else stage_weights) / tp)
     act = activation_bytes(model, g)
-    non_torch = NON_TORCH_TP1 if tp == 1 else NON_TORCH_TP_MULTI
+    non_torch = NON_TORCH_TP_MULTI if tp > 1 or distributed else NON_TORCH_TP1
     other = non_torch - CUDA_CONTEXT_BYTES + CUDA_GRAPH_BYTES
     fixed = weights + act + CUDA_CONTEXT_BYTES + other
     available = budget - fixed
@@ -268,17 +366,19 @@ def _preallocate(
 def _ggml(
     model: ModelArch, quant: str, eng: Engine, context: int, concurrency: int, g: Gpu, n_gpus: int, kvd: str
 ) -> MemoryEstimate:
-    """llama.cpp-style: weights + n_ctx x slots KV + compute buffer + CUDA context, layers split over
-    n_gpus."""
+    """llama.cpp-style: weights + KV of `concurrency` slots of `context` cells + compute buffer + CUDA context
+    and pool, layers split over n_gpus (benchmarks/results/llamacpp_gpu.md: within 5% of nvidia-smi)."""
     visible = g.visible_bytes
     usable = visible - (LLAMACPP_FIT_MARGIN if eng.name == "llamacpp" else 0)
     on_gpu_weights = weight_bytes(model, quant) - host_resident_bytes(model, quant)
     weights = math.ceil(on_gpu_weights / n_gpus)
     n_ctx = context * concurrency  # each slot has its own context (OLLAMA_NUM_PARALLEL x num_ctx, §6)
-    kv_total = kv_bytes_for_sequence(model, context, kvd, 1) * concurrency
+    kv_total = ggml_kv_bytes(model, context, concurrency, kvd)
     kv = math.ceil(kv_total / n_gpus)
-    compute = ggml_compute_bytes(model, n_ctx)
-    fixed = weights + compute + CUDA_CONTEXT_BYTES
+    fa = GGML_FLASH_ATTN
+    compute = ggml_compute_bytes(model, n_ctx, flash_attn=fa, n_seq=concurrency, kv_dtype=kvd)
+    cuda, other = ggml_gpu_overhead_bytes(model, flash_attn=fa)
+    fixed = weights + compute + cuda + other
     total = fixed + kv
     fits = total <= usable
     available = usable - fixed
@@ -289,8 +389,8 @@ def _ggml(
     lo, hi = 0, max(context, model.max_position_embeddings) * 8
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        need = weights + CUDA_CONTEXT_BYTES + ggml_compute_bytes(model, mid)
-        need += math.ceil(kv_bytes_for_sequence(model, mid, kvd, 1) / n_gpus)
+        need = weights + cuda + other + ggml_compute_bytes(model, mid, flash_attn=fa, kv_dtype=kvd)
+        need += math.ceil(ggml_kv_bytes(model, mid, 1, kvd) / n_gpus)
         if need <= usable:
             lo = mid
         else:
@@ -301,12 +401,12 @@ def _ggml(
         reason = (
             f"{eng.name}: weights {fmt_gib(weights)} + KV {fmt_gib(kv)} ({concurrency} x {context} "
             f"tokens, {kvd})"
-            f" + compute buffer {fmt_gib(compute)} + CUDA context {fmt_gib(CUDA_CONTEXT_BYTES)}"
+            f" + compute buffer {fmt_gib(compute)} + CUDA context and pool {fmt_gib(cuda + other)}"
             f" = {fmt_gib(total)} of {fmt_gib(usable)} per GPU."
         )
     else:
         per_layer = (weights + kv) / max(1, model.layers)
-        room = usable - compute - CUDA_CONTEXT_BYTES
+        room = usable - compute - cuda - other
         gpu_layers = max(0, min(model.layers, int(room // per_layer))) if per_layer else 0
         offload = "Ollama offloads" if eng.name == "ollama" else "llama.cpp (--n-gpu-layers) must keep"
         reason = (
@@ -325,8 +425,8 @@ def _ggml(
         weights_bytes=weights,
         kv_cache_bytes=kv,
         activation_bytes=compute,
-        cuda_context_bytes=CUDA_CONTEXT_BYTES,
-        other_bytes=0,
+        cuda_context_bytes=cuda,
+        other_bytes=other,
         total_bytes=total,
         usable_bytes=usable,
         visible_bytes=visible,

@@ -8,10 +8,12 @@ present). Everything else an engine needs (shared memory, secrets, port) is a tr
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from llmstack.engines import Engine
+from llmstack.planner.engines_memory import resolve_kv_dtype
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class ModelServing:
     gpu_memory_utilization: float | None
     kv_dtype: str
     extra_args: tuple[str, ...] = ()
+    pipeline_parallel: int = 1  # nodes per replica (vLLM over Ray)
 
 
 @dataclass(frozen=True)
@@ -59,35 +62,70 @@ class Command:
 
 Recipe = Callable[[Engine, ModelServing, bool], Command]
 
+VLLM_SERVE = ("vllm", "serve")  # the vLLM image's ENTRYPOINT, set explicitly
+SGLANG_LAUNCHER = ("python3", "-m", "sglang.launch_server")
+SGLANG_KEY_CONFIG = "/tmp/llmstack-sglang-key.yaml"  # written at start by the container's shell, mode 0600
+
 
 def _util(m: ModelServing) -> str | None:
     return f"{m.gpu_memory_utilization:.2f}" if m.gpu_memory_utilization else None
 
 
+# FP8 KV cache per engine (`kv_dtype` fp8 = E4M3, as vLLM's `fp8`): each spelling is a choice of that engine's parser
+# at the pinned version (llmstack/catalog/engine_flags/<engine>.json; tests/engines checks them). Other dtypes: the
+# engine's default (the model's dtype), no flag.
+VLLM_FP8 = {"fp8": "fp8", "fp8_e4m3": "fp8_e4m3", "fp8_e5m2": "fp8_e5m2"}
+SGLANG_FP8 = {"fp8": "fp8_e4m3", "fp8_e4m3": "fp8_e4m3", "fp8_e5m2": "fp8_e5m2"}
+TGI_FP8 = {"fp8": "fp8_e4m3fn", "fp8_e4m3": "fp8_e4m3fn", "fp8_e5m2": "fp8_e5m2"}
+
+
 def _vllm(engine: Engine, m: ModelServing, gpu: bool) -> Command:
+    # `vllm serve` spelled out: Docker and Kubernetes run it whatever the image's ENTRYPOINT (docs/engines.md §2).
     args = [m.source, "--served-model-name", m.served_name, "--host", "0.0.0.0", "--port", str(engine.port),
             "--max-model-len", str(m.context), "--max-num-seqs", str(m.concurrency),
             "--tensor-parallel-size", str(m.tensor_parallel)]
     args += ["--gpu-memory-utilization", util] if (util := _util(m)) else []
-    args += ["--kv-cache-dtype", "fp8"] if m.kv_dtype == "fp8" else []
-    return Command(None, (*args, *m.extra_args), dict(engine.env))
+    args += ["--kv-cache-dtype", kv] if (kv := VLLM_FP8.get(m.kv_dtype)) else []
+    if m.pipeline_parallel > 1:  # the leader of a Ray cluster whose workers hold the other stages
+        args += ["--pipeline-parallel-size", str(m.pipeline_parallel), "--distributed-executor-backend", "ray"]
+    return Command(VLLM_SERVE, (*args, *m.extra_args), dict(engine.env))
 
 
 def _sglang(engine: Engine, m: ModelServing, gpu: bool) -> Command:
-    args = ["python3", "-m", "sglang.launch_server", "--model-path", m.source, "--served-model-name", m.served_name,
+    args = ["--model-path", m.source, "--served-model-name", m.served_name,
             "--host", "0.0.0.0", "--port", str(engine.port), "--context-length", str(m.context),
-            "--max-running-requests", str(m.concurrency), "--tp", str(m.tensor_parallel), "--enable-metrics"]
+            "--max-running-requests", str(m.concurrency), "--tp-size", str(m.tensor_parallel), "--enable-metrics"]
     args += ["--mem-fraction-static", util] if (util := _util(m)) else []
-    args += ["--kv-cache-dtype", "fp8_e4m3"] if m.kv_dtype == "fp8" else []
-    return Command(None, (*args, *m.extra_args), dict(engine.env))
+    args += ["--kv-cache-dtype", kv] if (kv := SGLANG_FP8.get(m.kv_dtype)) else []
+    if engine.api_key is None:  # no key to pass: the launcher itself
+        return Command(None, (*SGLANG_LAUNCHER, *args, *m.extra_args), dict(engine.env))
+    argv = (*SGLANG_LAUNCHER, "--config", SGLANG_KEY_CONFIG, *args, *m.extra_args)
+    return Command(("/bin/sh", "-c"), (sglang_script(engine.api_key.env, argv),), dict(engine.env))
+
+
+def sglang_script(key_var: str, argv: tuple[str, ...]) -> str:
+    """SGLang reads its API key only from `--api-key` (or a `--config` YAML file): never argv, which `ps` and the
+    container's inputs show. The shell writes the key from the secret variable into an owner-only YAML file that
+    `prepare_server_args` merges (sglang/srt/server_args_config_parser.py @ v0.5.10.post1); a literal block scalar
+    keeps any key a string. Without the variable the file is an empty mapping and no key is required."""
+    write = (f"umask 077; if [ -n \"${{{key_var}:-}}\" ]; then printf 'api-key: |-\\n  %s\\n' \"${key_var}\"; "
+             f"else echo '{{}}'; fi > {SGLANG_KEY_CONFIG}")
+    return f"{write} && exec {shlex.join(argv)}"
 
 
 def _llamacpp(engine: Engine, m: ModelServing, gpu: bool) -> Command:
-    # -np N splits -c into N streams, so every slot gets the full context (docs/sizing.md §12).
+    # -np N splits -c into N streams, so every slot gets the full context (docs/sizing.md §12). /metrics is on via
+    # LLAMA_ARG_ENDPOINT_METRICS in the engine table's env, not a second time here.
     args = ["-hf", m.source, "--alias", m.served_name, "-c", str(m.context * m.concurrency),
-            "-np", str(m.concurrency), "--metrics", "-ngl", "999" if gpu else "0"]
-    args += ["-ctk", m.kv_dtype, "-ctv", m.kv_dtype, "-fa", "on"] if m.kv_dtype in ("q8_0", "q4_0") else []
-    return Command(None, (*args, *m.extra_args), dict(engine.env))
+            "-np", str(m.concurrency), "-ngl", "999" if gpu else "0"]
+    kv = resolve_kv_dtype(engine, m.kv_dtype)
+    args += ["-ctk", kv, "-ctv", kv] if kv != "f16" else []
+    # On a GPU always: the planner's compute-buffer model assumes it (GGML_FLASH_ATTN); on the CPU only where a
+    # quantized V cache needs it.
+    args += ["-fa", "on"] if gpu or kv != "f16" else []
+    # -hf downloads go to $LLAMA_CACHE, else the Hugging Face hub cache (common/hf-cache.cpp): the mounted volume.
+    env = dict(engine.env) | {"LLAMA_CACHE": engine.cache_dir}
+    return Command(None, (*args, *m.extra_args), env)
 
 
 def _tgi(engine: Engine, m: ModelServing, gpu: bool) -> Command:
@@ -95,6 +133,7 @@ def _tgi(engine: Engine, m: ModelServing, gpu: bool) -> Command:
             "--max-concurrent-requests", str(max(128, m.concurrency)), "--num-shard", str(m.tensor_parallel)]
     args += ["--quantize", m.quant] if m.quant in ("awq", "gptq") else []
     args += ["--cuda-memory-fraction", util] if (util := _util(m)) else []
+    args += ["--kv-cache-dtype", kv] if (kv := TGI_FP8.get(m.kv_dtype)) else []
     return Command(None, (*args, *m.extra_args), dict(engine.env))
 
 
@@ -112,8 +151,9 @@ def _ollama(engine: Engine, m: ModelServing, gpu: bool) -> Command:
         "OLLAMA_MAX_LOADED_MODELS": "1",
         "OLLAMA_KEEP_ALIVE": "-1",
     }
-    if m.kv_dtype in ("q8_0", "q4_0"):
-        env |= {"OLLAMA_KV_CACHE_TYPE": m.kv_dtype, "OLLAMA_FLASH_ATTENTION": "1"}
+    kv = resolve_kv_dtype(engine, m.kv_dtype)
+    if gpu or kv != "f16":  # the planner's KV type; a quantized cache needs flash attention (llm/server.go)
+        env |= {"OLLAMA_FLASH_ATTENTION": "1", "OLLAMA_KV_CACHE_TYPE": kv}
     return Command(("/bin/sh", "-c"), (script,), env)
 
 
@@ -121,6 +161,8 @@ def _nim(engine: Engine, m: ModelServing, gpu: bool) -> Command:
     passthrough = f"--tensor-parallel-size {m.tensor_parallel} --max-num-seqs {m.concurrency}"
     if util := _util(m):
         passthrough += f" --gpu-memory-utilization {util}"
+    if kv := VLLM_FP8.get(m.kv_dtype):  # the model-free NIM's backend parser is vLLM's
+        passthrough += f" --kv-cache-dtype {kv}"
     env = dict(engine.env) | {
         "NIM_MODEL_PATH": f"hf://{m.source}",
         "NIM_SERVED_MODEL_NAME": m.served_name,

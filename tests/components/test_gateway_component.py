@@ -11,7 +11,7 @@ import yaml
 from components import LiteLLMGateway, Network
 from llmstack.errors import InputError
 from llmstack.preview import PreviewResult
-from llmstack.stackplan.litellm_config import DROPPED_KEYS, MASTER_KEY_ENV, unknown_keys
+from llmstack.stackplan.litellm_config import DROPPED_KEYS, ENGINE_KEY_ENV, MASTER_KEY_ENV, unknown_keys
 from tests.components.helpers import (
     CONTAINER,
     IMAGE,
@@ -75,16 +75,16 @@ def params(config: dict[str, Any], model_name: str) -> dict[str, Any]:
 
 
 def test_provider_prefixes_and_api_bases(config: dict[str, Any]) -> None:
-    assert params(config, "chat") == {"model": "hosted_vllm/chat", "api_base": "http://chat:8000/v1"}
-    # Ollama: LiteLLM appends /api/chat itself, so no /v1 (docs/engines.md §7.6)
+    key = f"os.environ/{ENGINE_KEY_ENV}"  # engines that take an API key get the stack's (docs/engines.md §1.1)
+    assert params(config, "chat") == {"model": "hosted_vllm/chat", "api_base": "http://chat:8000/v1", "api_key": key}
+    # Ollama: LiteLLM appends /api/chat itself, so no /v1 (docs/engines.md §7.6); it takes no key
     assert params(config, "small") == {"model": "ollama_chat/qwen2.5:0.5b-instruct-q4_K_M",
                                        "api_base": "http://small:11434"}
     assert params(config, "structured") == {"model": "openai/structured", "api_base": "http://sg:30000/v1",
-                                            "api_key": "unused"}
-    assert params(config, "local") == {"model": "openai/local", "api_base": "http://cpp:8080/v1",
-                                       "api_key": "unused"}
-    assert params(config, "embed")["model"] == "openai/BAAI/bge-small-en-v1.5"
-    assert params(config, "embed")["api_key"] == "unused"
+                                            "api_key": key}
+    assert params(config, "local") == {"model": "openai/local", "api_base": "http://cpp:8080/v1", "api_key": key}
+    assert params(config, "embed") == {"model": "openai/BAAI/bge-small-en-v1.5", "api_base": "http://emb:80/v1",
+                                       "api_key": key}
     for entry in config["model_list"]:
         assert "/v1/v1" not in entry["litellm_params"]["api_base"]
         assert not entry["litellm_params"]["api_base"].endswith(("/chat/completions", "/embeddings"))

@@ -147,7 +147,8 @@ def test_vllm_command_from_the_plan() -> None:
                               instance_type="g6e.xlarge"))
     inputs = container(result)
     command = inputs["command"]
-    assert "entrypoints" not in inputs  # the image's `vllm serve` entrypoint stays; the model is its first argument
+    # `vllm serve` explicitly, whatever the image's ENTRYPOINT; the model is its first argument
+    assert inputs["entrypoints"] == ["vllm", "serve"]
     assert command[0] == serving_source("llama-3.1-8b", engine("vllm"), "awq")
     assert command[command.index("--max-model-len") + 1] == "16384"
     assert command[command.index("--max-num-seqs") + 1] == "8"
@@ -292,7 +293,8 @@ def test_embeddings_never_request_gpus(args: dict[str, Any]) -> None:
 def test_tei_embeddings_on_the_cpu_image() -> None:
     result = record(lambda: EmbeddingService("embeddings", {**HOST}))  # type: ignore[typeddict-item]
     image = one(result, IMAGE).inputs["name"]
-    assert image == "ghcr.io/huggingface/text-embeddings-inference:cpu-1.9"
+    assert image == ("ghcr.io/huggingface/text-embeddings-inference:cpu-1.9.3"
+                     "@sha256:ad950d30878eceb72aaf32024d26fa2b1d04a75304fa0b4776b49aa1941fea07")
     inputs = container(result)
     assert inputs["command"][:2] == ["--model-id", serving_source("bge-small-en-v1.5", engine("tei"), "bf16")]
     assert inputs["ports"] == [{"ip": "127.0.0.1", "internal": 80, "external": 80}]

@@ -6,12 +6,14 @@ The proxy fixture is module-scoped and parametrized by stack, so pytest boots ea
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from llmstack.stackplan.litellm_config import ENGINE_KEY_ENV
 from tests.conftest import STACKS, ShippedStack
 from tests.gateway.rendered import standins_for, to_loopback, uploaded_config
 from tests.standins import LiteLLMProxy, StandIn
@@ -29,6 +31,7 @@ class Gateway:
     config: dict[str, Any]  # what the proxy runs: rendered, api_base on loopback (+ SHORT_TIMING for prod)
     standins: dict[str, StandIn]  # model_name -> its backend
     proxy: LiteLLMProxy
+    engine_key: str  # the engines' API key: in the proxy's environment, required by the stand-ins that take one
 
     def kind(self, model_name: str) -> str:
         dep = next(d for d in self.config["model_list"] if d["model_name"] == model_name)
@@ -54,7 +57,8 @@ class Gateway:
 def gateway(request: pytest.FixtureRequest, shipped: dict[str, ShippedStack]) -> Iterator[Gateway]:
     stack: str = request.param
     rendered = uploaded_config(shipped[stack].result, stack)
-    standins = standins_for(rendered)
+    engine_key = secrets.token_hex(32)
+    standins = standins_for(rendered, engine_key)
     started: list[StandIn] = []
     try:
         for standin in standins.values():
@@ -66,8 +70,8 @@ def gateway(request: pytest.FixtureRequest, shipped: dict[str, ShippedStack]) ->
                 for key, value in values.items():
                     assert key in config[section], f"{section}.{key} is not rendered; do not add keys in tests"
                     config[section][key] = value
-        with LiteLLMProxy(config) as proxy:
-            gw = Gateway(stack, rendered, config, standins, proxy)
+        with LiteLLMProxy(config, env={ENGINE_KEY_ENV: engine_key}) as proxy:
+            gw = Gateway(stack, rendered, config, standins, proxy, engine_key)
             yield gw
     finally:
         for standin in started:

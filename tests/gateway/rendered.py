@@ -3,8 +3,9 @@
 `rendered_config(stack)` runs the real Pulumi program under mocks (`llmstack.preview.run_program`) and returns the
 content the gateway container uploads to /app/config.yaml. `to_loopback(config, urls)` rewrites only the host:port
 of each `api_base` (scheme and path are kept: `http://10.40.0.11:8000/v1` -> `http://127.0.0.1:<port>/v1`).
-`standins_for(config)` builds one stand-in per deployment, speaking that deployment's protocol and serving the
-model name the rendered config asks for.
+`standins_for(config, engine_key)` builds one stand-in per deployment, speaking that deployment's protocol and serving
+the model name the rendered config asks for; a deployment whose `api_key` is the stack's engine key gets a stand-in
+that refuses requests without `engine_key`, as the engine does (docs/engines.md §1.1).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import yaml
 
 from llmstack.labels import CONTAINER
 from llmstack.preview import PreviewResult, run_program
-from llmstack.stackplan.litellm_config import CONFIG_PATH
+from llmstack.stackplan.litellm_config import CONFIG_PATH, ENGINE_KEY_ENV
 from tests.conftest import stack_file
 from tests.standins import OllamaStandIn, StandIn, TeiStandIn, VllmStandIn
 
@@ -52,20 +53,22 @@ def provider(deployment: dict[str, Any]) -> str:
     return model.split("/", 1)[0]
 
 
-def standins_for(config: dict[str, Any]) -> dict[str, StandIn]:
+def standins_for(config: dict[str, Any], engine_key: str | None = None) -> dict[str, StandIn]:
     """One (unstarted) stand-in per model_name, speaking the protocol its provider prefix implies."""
     out: dict[str, StandIn] = {}
     for dep in config["model_list"]:
         name, prov, model = dep["model_name"], provider(dep), served_model(dep)
+        key = engine_key if dep["litellm_params"].get("api_key") == f"os.environ/{ENGINE_KEY_ENV}" else None
         if name in out:
             raise AssertionError(f"{name}: several deployments per model name; extend standins_for")
         if dep.get("model_info", {}).get("mode") == "embedding":
-            out[name] = TeiStandIn(model)
+            # Ollama's embeddings go to its own /api/embed (LiteLLM's ollama/ provider), the rest to TEI's API.
+            out[name] = OllamaStandIn((model,)) if prov.startswith("ollama") else TeiStandIn(model, api_key=key)
         elif prov == "ollama_chat":
             out[name] = OllamaStandIn((model,))
         elif prov in ("hosted_vllm", "openai"):
             # vLLM, SGLang, llama.cpp and NIM all speak the OpenAI API that the vLLM stand-in serves.
-            out[name] = VllmStandIn(model)
+            out[name] = VllmStandIn(model, api_key=key)
         else:
             raise AssertionError(f"{name}: no stand-in for provider {prov!r}")
     return out

@@ -117,6 +117,27 @@ def test_embeddings_route(gateway: Gateway) -> None:
     assert got == {name: int(name == "embed") for name in gateway.standins}
 
 
+def test_the_gateway_presents_the_engine_key(gateway: Gateway) -> None:
+    """Engines that take an API key (docs/engines.md §1.1) get it from the gateway: the rendered entries read it
+    from LLMSTACK_ENGINE_API_KEY, and the stand-ins refuse generation requests without it."""
+    gateway.reset()
+    keyed = {name: s for name, s in gateway.standins.items() if getattr(s, "api_key", None)}
+    assert keyed, "no stand-in requires the engine key"
+    assert all(getattr(s, "api_key", None) == gateway.engine_key for s in keyed.values())
+    marker = nonce()
+    with httpx.Client(timeout=30) as client:
+        for name in keyed:
+            if gateway.kind(name) == "embedding":
+                r = client.post(gateway.proxy.url + "/v1/embeddings", headers=gateway.proxy.auth_headers,
+                                json={"model": name, "input": [marker]})
+            else:
+                r = chat(gateway, client, name, marker)
+            assert r.status_code == 200, r.text
+    for name, standin in keyed.items():
+        (request,) = [r for r in standin.requests if r.path in GENERATION_PATHS and marker in json.dumps(r.body)]
+        assert request.headers["authorization"] == f"Bearer {gateway.engine_key}", name
+
+
 def test_liveliness_answers_without_auth(gateway: Gateway) -> None:
     # The container health check (a python one-liner, no curl in the image) calls this without a key.
     r = httpx.get(gateway.proxy.url + "/health/liveliness", timeout=10)

@@ -11,6 +11,7 @@ from llmstack.engines import engines
 from llmstack.errors import InputError, NotFoundError
 from llmstack.monitoring import (
     DEFAULT_RULE_FILES,
+    ENGINE_CREDENTIALS_FILE,
     LITELLM_CREDENTIALS_FILE,
     DcgmTarget,
     ScrapeTarget,
@@ -52,6 +53,26 @@ def test_one_job_per_engine_with_the_engine_tables_path_and_port(name: str) -> N
             "labels": {"backend": f"{name}-b", "engine": name, "model": "m", "node": "n1"},
         }
     ]
+
+
+@pytest.mark.parametrize("name", SCRAPED)
+def test_an_engine_whose_key_guards_its_metrics_is_scraped_with_the_key(name: str) -> None:
+    """llama.cpp's API key guards every path but /health and /v1/health (tools/server/server-http.cpp), so its job
+    sends the engine key from a mounted file; vLLM, SGLang, TGI and TEI leave /metrics open (docs/engines.md §1.1)."""
+    job = jobs(render([target(name)]))[f"engine-{name}"]
+    if name == "llamacpp":
+        assert job["authorization"] == {"type": "Bearer", "credentials_file": ENGINE_CREDENTIALS_FILE}
+    else:
+        assert "authorization" not in job
+    assert engines()[name].scrape_needs_key == (name == "llamacpp")
+
+
+def test_the_engine_key_file_is_a_path_never_a_key() -> None:
+    with pytest.raises(InputError) as err:
+        render([target("llamacpp")], engine_credentials_file="sk-0123456789abcdef")
+    assert err.value.field == "engine_credentials_file" and err.value.value == "<redacted>"
+    job = jobs(render([target("llamacpp")], engine_credentials_file="/run/secrets/engine"))["engine-llamacpp"]
+    assert job["authorization"]["credentials_file"] == "/run/secrets/engine"
 
 
 def test_expected_metrics_paths() -> None:
@@ -263,6 +284,7 @@ def test_metrics_prerequisites() -> None:
     assert "--enable-metrics" in metrics_prerequisite("sglang")
     assert "--metrics" in metrics_prerequisite("llamacpp")
     assert "LLAMA_ARG_ENDPOINT_METRICS" in metrics_prerequisite("llamacpp")
+    assert "API key" in metrics_prerequisite("llamacpp")  # /metrics needs the engine key too
     assert "not scraped" in metrics_prerequisite("ollama")
     assert "prometheus" in metrics_prerequisite("litellm")
     for name in engines():

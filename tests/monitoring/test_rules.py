@@ -110,6 +110,8 @@ def test_promtool_check_config_accepts_a_rendered_prometheus_yml(tmp_path: Path)
     rules.write_text(alert_rules_text())
     key = tmp_path / "litellm_key"
     key.write_text("placeholder-not-a-real-key\n")
+    engine_key = tmp_path / "engine_key"  # llama.cpp's API key guards its /metrics too (docs/engines.md §1.1)
+    engine_key.write_text("placeholder-not-a-real-key\n")
     config = tmp_path / "prometheus.yml"
     config.write_text(
         render_prometheus_yaml(
@@ -125,6 +127,7 @@ def test_promtool_check_config_accepts_a_rendered_prometheus_yml(tmp_path: Path)
             dcgm_targets=[DcgmTarget(node=n) for n in ("gpu-1", "gpu-2", "gpu-3", "gpu-4")],
             rule_files=[str(rules)],
             litellm_credentials_file=str(key),
+            engine_credentials_file=str(engine_key),
         )
     )
     out = run_promtool("check", "config", config)

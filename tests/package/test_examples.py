@@ -109,7 +109,9 @@ def test_gateway_in_front_of_existing_endpoints() -> None:
     assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
     models = {m["model_name"]: m["litellm_params"] for m in config["model_list"]}
     assert models == {
-        "llama-3.1-8b": {"model": "hosted_vllm/meta-llama/Llama-3.1-8B-Instruct", "api_base": "http://10.0.0.5:8000/v1"},
+        # vLLM takes an API key (docs/engines.md §1.1): the gateway reads it from its environment
+        "llama-3.1-8b": {"model": "hosted_vllm/meta-llama/Llama-3.1-8B-Instruct", "api_base": "http://10.0.0.5:8000/v1",
+                         "api_key": "os.environ/LLMSTACK_ENGINE_API_KEY"},
         "llama-3.1-8b-ollama": {"model": "ollama_chat/llama3.1:8b", "api_base": "http://10.0.0.6:11434"},
     }
     assert run.exports["config_yaml"] == upload["content"]

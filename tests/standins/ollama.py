@@ -3,7 +3,9 @@
 `GET /` ("Ollama is running"), `HEAD /`, `GET /api/version`, `GET /api/tags`, `GET /api/ps`, `POST /api/show`,
 `POST /api/chat` (NDJSON stream by default, one JSON object with `"stream": false`; the final object carries
 `done_reason`, `total_duration`, `load_duration`, `prompt_eval_count`, `prompt_eval_duration`, `eval_count`,
-`eval_duration` in nanoseconds), `GET /v1/models` and `POST /v1/chat/completions` (OpenAI shape,
+`eval_duration` in nanoseconds), `POST /api/embed` (`{"model", "input": str | [str]}` -> `{"model", "embeddings",
+"total_duration", "load_duration", "prompt_eval_count"}`, docs/api.md "Generate Embeddings" @ v0.12.10; vectors as the
+TEI stand-in's, `embed_dim` floats), `GET /v1/models` and `POST /v1/chat/completions` (OpenAI shape,
 `system_fingerprint: fp_ollama`). Tokens follow the same `TokenSchedule` as the vLLM stand-in.
 """
 
@@ -16,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.standins._server import RECORD, json_body, prompt_tokens
+from tests.standins._server import RECORD, json_body, prompt_tokens, words
 from tests.standins.openai_server import (
     GeneratingStandIn,
     OpenAIStreamer,
@@ -25,6 +27,7 @@ from tests.standins.openai_server import (
     sleep_until,
     token_text,
 )
+from tests.standins.tei import embed_text
 
 
 def _now_iso() -> str:
@@ -35,10 +38,12 @@ class OllamaStandIn(GeneratingStandIn):
     kind = "ollama"
 
     def __init__(
-        self, models: tuple[str, ...] = ("qwen3:8b",), schedule: TokenSchedule | None = None, *, port: int = 0
+        self, models: tuple[str, ...] = ("qwen3:8b",), schedule: TokenSchedule | None = None, *, port: int = 0,
+        embed_dim: int = 768,
     ) -> None:
         super().__init__(port=port)
         self.models = models
+        self.embed_dim = embed_dim
         self.streamer = OpenAIStreamer(schedule or TokenSchedule(), owned_by="library", fingerprint="fp_ollama")
 
     def routes(self, app: web.Application) -> None:
@@ -48,6 +53,7 @@ class OllamaStandIn(GeneratingStandIn):
         app.router.add_get("/api/ps", self.ps)
         app.router.add_post("/api/show", self.show)
         app.router.add_post("/api/chat", self.chat)
+        app.router.add_post("/api/embed", self.embed)
         app.router.add_get("/v1/models", self.openai_models)
         app.router.add_post("/v1/chat/completions", self.openai_chat)
 
@@ -157,6 +163,26 @@ class OllamaStandIn(GeneratingStandIn):
         await response.write(json.dumps(final("")).encode() + b"\n")
         await response.write_eof()
         return response
+
+    async def embed(self, request: web.Request) -> web.Response:
+        if (failed := self.failure()) is not None:
+            return failed
+        body = json_body(request)
+        model = body.get("model")
+        if model not in self.models:
+            return web.json_response({"error": f'model "{model}" not found, try pulling it first'}, status=404)
+        value = body.get("input")
+        inputs = [value] if isinstance(value, str) else value
+        if not isinstance(inputs, list) or not all(isinstance(v, str) for v in inputs):
+            return web.json_response({"error": "invalid input type"}, status=400)
+        arrival = request[RECORD].arrival
+        return web.json_response({
+            "model": model,
+            "embeddings": [embed_text(text, self.embed_dim) for text in inputs],
+            "total_duration": int((time.perf_counter() - arrival) * 1e9),
+            "load_duration": 1_000_000,
+            "prompt_eval_count": sum(words(text) for text in inputs),
+        })
 
     async def openai_models(self, request: web.Request) -> web.Response:
         return web.json_response(

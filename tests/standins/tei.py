@@ -2,7 +2,9 @@
 
 `GET /health`, `GET /info`, `POST /embed` (`{"inputs": str | [str]}` -> `[[float]]`) and the OpenAI route
 `POST /v1/embeddings` (`{"input": str | [str], "model", "encoding_format": "float" | "base64"}`). Vectors are
-deterministic per text (seeded by a hash) and L2-normalised, `dim` floats long (384 like bge-small-en-v1.5).
+deterministic per text (seeded by a hash) and L2-normalised, `dim` floats long (384 like bge-small-en-v1.5). With
+`api_key`, the embedding routes answer 401 without `Authorization: Bearer <key>`; /health and /info stay open, as
+TEI's public routes do (router/src/http/server.rs @ v1.9.3).
 """
 
 from __future__ import annotations
@@ -29,10 +31,17 @@ def embed_text(text: str, dim: int) -> list[float]:
 class TeiStandIn(StandIn):
     kind = "tei"
 
-    def __init__(self, model: str = "BAAI/bge-small-en-v1.5", *, dim: int = 384, port: int = 0) -> None:
+    def __init__(self, model: str = "BAAI/bge-small-en-v1.5", *, dim: int = 384, api_key: str | None = None,
+                 port: int = 0) -> None:
         super().__init__(port=port)
         self.model = model
         self.dim = dim
+        self.api_key = api_key
+
+    def _denied(self, request: web.Request) -> web.Response | None:
+        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.Response(status=401)
+        return None
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/health", self.health)
@@ -57,6 +66,8 @@ class TeiStandIn(StandIn):
         return None
 
     async def embed(self, request: web.Request) -> web.Response:
+        if (denied := self._denied(request)) is not None:
+            return denied
         if (failed := self.failure()) is not None:
             return failed
         inputs = self._inputs(json_body(request).get("inputs"))
@@ -65,6 +76,8 @@ class TeiStandIn(StandIn):
         return web.json_response([embed_text(t, self.dim) for t in inputs])
 
     async def openai_embeddings(self, request: web.Request) -> web.Response:
+        if (denied := self._denied(request)) is not None:
+            return denied
         if (failed := self.failure()) is not None:
             return failed
         body = json_body(request)

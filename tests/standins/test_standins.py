@@ -159,6 +159,28 @@ def test_ollama_native_ndjson_and_openai_compat() -> None:
         assert chat.system_fingerprint == "fp_ollama"
 
 
+def test_ollama_embed_api() -> None:
+    """POST /api/embed as docs/api.md @ v0.12.10 shows it: one vector per input, a string or a list."""
+    with OllamaStandIn(("all-minilm:l6-v2",), embed_dim=6) as ollama:
+        one = httpx.post(ollama.url + "/api/embed", json={"model": "all-minilm:l6-v2", "input": "why"}).json()
+        assert one["model"] == "all-minilm:l6-v2" and [len(v) for v in one["embeddings"]] == [6]
+        assert {"total_duration", "load_duration", "prompt_eval_count"} <= set(one)
+        two = httpx.post(ollama.url + "/api/embed", json={"model": "all-minilm:l6-v2", "input": ["why", "how"]})
+        assert two.json()["embeddings"][0] == one["embeddings"][0] and len(two.json()["embeddings"]) == 2
+        missing = httpx.post(ollama.url + "/api/embed", json={"model": "nomic-embed-text", "input": "x"})
+        assert missing.status_code == 404 and "not found" in missing.json()["error"]
+
+
+def test_tei_api_key_guards_the_embedding_routes_only() -> None:
+    with TeiStandIn(dim=4, api_key="k-123") as tei:
+        assert httpx.get(tei.url + "/health").status_code == 200
+        assert httpx.post(tei.url + "/v1/embeddings", json={"input": "a"}).status_code == 401
+        assert httpx.post(tei.url + "/embed", json={"inputs": "a"},
+                          headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = httpx.post(tei.url + "/v1/embeddings", json={"input": "a"}, headers={"Authorization": "Bearer k-123"})
+        assert ok.status_code == 200 and len(ok.json()["data"][0]["embedding"]) == 4
+
+
 def test_tei_embeddings_float_base64_and_native() -> None:
     with TeiStandIn(dim=8) as tei:
         assert httpx.get(tei.url + "/health").status_code == 200
