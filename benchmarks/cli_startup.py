@@ -6,7 +6,8 @@ Each command runs `--runs` times, interleaved (one of each per round, so load dr
 the median, min and max. Bytecode is compiled first (`compileall` over the project and its site-packages): an installed
 CLI does not compile its sources on every start, but with PYTHONDONTWRITEBYTECODE set (as on this project's machines)
 Python never caches it, and every start would compile pydantic, pulumi and the provider SDKs again. Targets (on this
-project's 2-core machine): `--help` and `plan` <= 0.5 s, `preview --stack prod` (policy pack included) <= 3 s.
+project's 2-core machine): `--help` and `plan` <= 0.5 s, `preview --stack prod` and `--stack prod-eks` (policy pack
+included) <= 3 s.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ COMMANDS: dict[str, tuple[list[str], float | None]] = {
     "llmstack fits --vram 24GB": ([*LLMSTACK, "fits", "--vram", "24GB"], None),
     "llmstack preview --stack dev": ([*LLMSTACK, "preview", "--stack", "dev"], None),
     "llmstack preview --stack prod": ([*LLMSTACK, "preview", "--stack", "prod"], 3.0),
+    "llmstack preview --stack prod-eks": ([*LLMSTACK, "preview", "--stack", "prod-eks"], 3.0),
+    "llmstack preview --stack frontier-eks": ([*LLMSTACK, "preview", "--stack", "frontier-eks"], None),
 }
 
 

@@ -43,7 +43,7 @@ COMPONENTS: list[type[pulumi.ComponentResource]] = [
 
 def package_version() -> str:
     """The package version: the project version from pyproject.toml, as installed (`llmstack.__version__`)."""
-    return llmstack.__version__
+    return str(llmstack.__version__)
 
 
 def provider() -> ComponentProvider:

@@ -5,6 +5,8 @@ It plans once (`llmstack.stackplan.plan_stack`) and hands each child the planned
 read back from a label twice. The target decides only where each container runs and how it is reached.
 """
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict, cast
 
@@ -12,12 +14,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.backend import EmbeddingService, InferenceBackend
-from components.container import Placement
+from components.container import Placement, tie_to_node
 from components.litellm_gateway import LiteLLMGateway
 from components.network import Network
 from components.nodes import CpuNode, GpuNode, GpuNodeArgs, NodeArgs
 from components.observability import Observability
 from components.vpc import create_vpc
+from llmstack.engines import ENGINE_API_KEY
 from llmstack.labels import Key, Role, component_type
 from llmstack.spec import AwsTarget, LocalTarget, StackSpec, parse_spec
 from llmstack.stackplan import EMBEDDINGS, GATEWAY, Service, StackPlan, plan_stack
@@ -34,8 +37,13 @@ class InferenceStackArgs(TypedDict):
     """Hugging Face token for gated models (a secret)."""
     ngc_api_key: NotRequired[pulumi.Input[str]]
     """NGC API key for NIM (a secret)."""
+    engine_api_key: NotRequired[pulumi.Input[str]]
+    """API key the engines require and the gateway presents (a secret); default: derived from the master key."""
     ssh_private_key: NotRequired[pulumi.Input[str]]
-    """SSH key for the nodes' readiness check (a secret); default: the SSH agent."""
+    """SSH key (a secret) for every connection to the nodes: their readiness check and the Docker provider; default:
+    the SSH agent."""
+    kubeconfig: NotRequired[pulumi.Input[str]]
+    """kubeconfig of an existing cluster (a secret), for the `kubernetes` target."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,10 @@ class InferenceStack(pulumi.ComponentResource):
     gateway_url: pulumi.Output[str]
     """Where clients reach the gateway."""
     endpoints: pulumi.Output[dict[str, Any]]
-    """Endpoints of every service, in the shape `llmstack verify` reads (llmstack.outputs.StackOutputs)."""
+    """Endpoints of every service, in the shape `llmstack verify` reads (llmstack.outputs.Endpoints)."""
+    access: pulumi.Output[dict[str, Any]]
+    """How `llmstack verify` reaches them: the gateway node's SSH address and the endpoints only it reaches
+    (llmstack.outputs.Access)."""
 
     def __init__(self, name: str, args: InferenceStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(component_type("InferenceStack"), name, {}, opts)
@@ -74,13 +85,55 @@ class InferenceStack(pulumi.ComponentResource):
         self._secrets: dict[str, pulumi.Input[str]] = {
             key: cast(pulumi.Input[str], args[arg])  # type: ignore[literal-required]
             for arg, key in (("hf_token", "hfToken"), ("ngc_api_key", "ngcApiKey")) if arg in args}
+        self._secrets[ENGINE_API_KEY] = self._engine_key()
         self._placed: dict[str, _Placed] = {}
         self._gpu_hosts: dict[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = {}
-        self._gateway(self._local(spec.target) if isinstance(spec.target, LocalTarget) else self._aws(spec.target))
-        self.register_outputs({"gateway_url": self.gateway_url, "endpoints": self.endpoints})
+        self._access: dict[str, Any] = {"ssh": None, "private": []}
+        if isinstance(spec.target, LocalTarget):
+            self._gateway(self._local(spec.target))
+        elif isinstance(spec.target, AwsTarget):
+            self._gateway(self._aws(spec.target))
+        else:
+            self._kubernetes()
+        self.access = pulumi.Output.from_input(self._access)
+        self.register_outputs({"gateway_url": self.gateway_url, "endpoints": self.endpoints, "access": self.access})
+
+    def _engine_key(self) -> pulumi.Output[str]:
+        """The engines' API key (docs/engines.md §1.1): `engine_api_key`, else one derived from the master key
+        (HMAC-SHA256, so an engine never holds the master key). Derived, it changes with the master key, and every
+        keyed engine restarts then: outside the laptop the stack says so and names the fix."""
+        if "engine_api_key" in self._args:
+            return pulumi.Output.secret(self._args["engine_api_key"])
+        keyed = sorted({s.engine.name for s in self.plan.services if s.engine.api_key is not None})
+        if keyed and not self.plan.spec.is_local:
+            pulumi.log.warn(
+                f"engineApiKey: not set, so the {', '.join(keyed)} API key is derived from masterKey and rotating "
+                "masterKey restarts those engines. Set one: pulumi config set --secret engineApiKey "
+                "\"$(openssl rand -hex 32)\"", resource=self)
+        return pulumi.Output.secret(self._args["master_key"]).apply(derive_engine_key)
+
+    def _kubernetes(self) -> None:
+        # Imported here: pulumi-kubernetes and pulumi-eks load only for the Kubernetes targets.
+        from components.kubernetes import build_kubernetes
+
+        secrets = {**self._secrets, "masterKey": self._args["master_key"]}
+        if "kubeconfig" in self._args:
+            secrets["kubeconfig"] = self._args["kubeconfig"]
+        self.gateway_url, backends = build_kubernetes(self, self.plan, secrets)
+        assert self.plan.kubernetes is not None
+        self._access = {"ssh": None, "private": [s.name for s in self.plan.services],
+                        "namespace": self.plan.kubernetes.namespace}
+        embeddings = backends.pop(EMBEDDINGS, None)
+        self.endpoints = pulumi.Output.from_input({
+            "gateway_url": self.gateway_url, "gateway_models": self.plan.gateway.model_names,
+            "fallbacks": {k: list(v) for k, v in self.plan.spec.gateway.fallbacks.items()},
+            "backends": backends, "embeddings": embeddings,
+        })
 
     def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, **kwargs)
+        """Options for a child component: every Docker resource under it on an EC2 node is tied to that node's
+        instance (`tie_to_node`; a no-op for the local Docker host)."""
+        return pulumi.ResourceOptions(parent=self, transformations=[tie_to_node], **kwargs)
 
     # -- targets: where each service runs ---------------------------------------------------------------------------
 
@@ -108,22 +161,25 @@ class InferenceStack(pulumi.ComponentResource):
             "vpc_id": vpc_id, "subnet_id": subnet_id, "service_ports": [], "ssh_user": target.ssh.user,
             "ssh_via": target.ssh.via, "ssh_cidrs": list(target.ssh.allowed_cidrs), "environment": spec.environment,
             "tags": spec.tags, "public_ip": target.vpc.id is None or target.ssh.via == "public-ip",
-            "allowed_cidrs": list(target.allowed_cidrs),
         }
         if target.ssh.key_name:
             common["ssh_key_name"] = target.ssh.key_name
         if "ssh_private_key" in self._args:
             common["ssh_private_key"] = self._args["ssh_private_key"]
         gw = self.plan.gateway_node
+        # `allowed_cidrs` reach the gateway only; engines accept the CPU node's group (gateway and Prometheus).
         cpu = CpuNode(gw.name, cast(NodeArgs, {
             **common, "instance_type": gw.instance_type, "root_volume_gb": gw.root_volume_gb,
-            "service_ports": [self.plan.gateway.launch.port],
+            "service_ports": [self.plan.gateway.launch.port], "allowed_cidrs": list(target.allowed_cidrs),
+            **({"ami": gw.ami} if gw.ami else {}),
         }), on_aws)
         for s in self.plan.backends:
             node = GpuNode(s.node.name, cast(GpuNodeArgs, {
                 **common, "instance_type": s.node.instance_type, "root_volume_gb": s.node.root_volume_gb,
                 "service_ports": [s.launch.port], "peer_security_group_id": cpu.security_group_id,
                 "monitoring_security_group_id": cpu.security_group_id,
+                "engine_access_cidrs": list(target.engine_access_cidrs),
+                **({"ami": s.node.ami} if s.node.ami else {}),
             }), on_aws)
             net = Network(f"{s.name}-net", {"docker_host": node.docker_host}, self._child())
             self._gpu_hosts[s.node.name] = (node.docker_host, node.private_ip)
@@ -132,6 +188,10 @@ class InferenceStack(pulumi.ComponentResource):
         host = _Host(cpu.docker_host, cpu_net.network_name, "host", cpu.private_ip)
         if self.plan.embeddings is not None:
             self._service(self.plan.embeddings, host, self.plan.embeddings.launch.port)
+        # Engine ports and the embeddings' (not opened on the CPU node) answer only the gateway's node: `llmstack
+        # verify --via-ssh` tunnels through it.
+        self._access = {"ssh": cpu.docker_host.apply(lambda h: h.removeprefix("ssh://")),
+                        "private": [s.name for s in self.plan.services]}
         return host
 
     # -- services ----------------------------------------------------------------------------------------------------
@@ -151,7 +211,8 @@ class InferenceStack(pulumi.ComponentResource):
         plan, placed = self.plan, self._placed
         placement = Placement(host.docker_host, host.network, host.publish)
         gateway = LiteLLMGateway.planned(GATEWAY, plan.gateway, {n: p.internal_url for n, p in placed.items()},
-                                         placement, self._args["master_key"], self._child())
+                                         placement, self._args["master_key"], self._child(),
+                                         engine_api_key=self._secrets[ENGINE_API_KEY])
         port = plan.gateway.launch.port
         self.gateway_url = host.address.apply(lambda a: f"http://{a}:{port}")
         if plan.monitoring is not None:
@@ -160,7 +221,8 @@ class InferenceStack(pulumi.ComponentResource):
                 Placement(host.docker_host, host.network, "loopback" if host.publish == "loopback" else "none"),
                 {s.name: placed[s.name].internal_url.apply(lambda url: url.removeprefix("http://"))
                  for s in plan.backends},
-                self._gpu_hosts, self._args["master_key"], self._child(depends_on=[gateway]))
+                self._gpu_hosts, self._args["master_key"], self._child(depends_on=[gateway]),
+                engine_api_key=self._secrets[ENGINE_API_KEY])
         endpoints = {
             name: {"url": p.url, "engine": p.service.engine.name, "model": p.service.served_name,
                    "gateway_model": p.service.route, "container": p.service.container_name,
@@ -175,6 +237,11 @@ class InferenceStack(pulumi.ComponentResource):
             "backends": endpoints,
             "embeddings": embeddings,
         })
+
+
+def derive_engine_key(master_key: str) -> str:
+    """The engine key when none is given: HMAC-SHA256 of a fixed label under the master key (hex)."""
+    return hmac.new(master_key.encode(), b"llmstack engine api key v1", hashlib.sha256).hexdigest()
 
 
 def _loopback_ports(plan: StackPlan) -> dict[str, int]:

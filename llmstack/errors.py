@@ -26,3 +26,7 @@ class InputError(LlmstackError, ValueError):
 
 class NotFoundError(InputError):
     """A name that is not in a catalog; the fix lists what is."""
+
+
+class ProgramError(LlmstackError):
+    """The Pulumi program stopped on a wrong setting (its `RunError` message names the field and the fix)."""

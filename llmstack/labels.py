@@ -38,6 +38,7 @@ class Key(StrEnum):
     CONTEXT = "context"
     CONCURRENCY = "concurrency"
     TENSOR_PARALLEL = "tensor-parallel"
+    PIPELINE_PARALLEL = "pipeline-parallel"  # nodes per replica (only when > 1)
     KV_DTYPE = "kv-dtype"
     NODE = "node"
     INSTANCE_TYPE = "instance-type"
@@ -49,6 +50,11 @@ class Key(StrEnum):
     ALLOW_GGUF_ON_VLLM = "allow-gguf-on-vllm"
     IMAGE = "image"
     CONFIG_PATH = "config-path"
+    # Kubernetes pods (annotations, except `job`, a pod label): what the pod serves and where it may run.
+    SERVED_MODEL = "served-model"
+    INSTANCE_TYPES = "instance-types"
+    CAPACITY = "capacity"
+    JOB = "job"
 
     @property
     def label(self) -> str:
@@ -91,6 +97,24 @@ INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 REMOTE_COMMAND = "command:remote:Command"
 SSM_GET_PARAMETER = "aws:ssm/getParameter:getParameter"
+# Kubernetes (pulumi-kubernetes tokens: `kubernetes:<group>/<version>:<Kind>`) and EKS.
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+DAEMONSET = "kubernetes:apps/v1:DaemonSet"
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+JOB = "kubernetes:batch/v1:Job"
+K8S_SERVICE = "kubernetes:core/v1:Service"
+CONFIGMAP = "kubernetes:core/v1:ConfigMap"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+LEADER_WORKER_SET = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+EC2_NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+EKS_CLUSTER = "eks:index:Cluster"  # pulumi-eks's component
+AWS_EKS_CLUSTER = "aws:eks/cluster:Cluster"  # the cluster it creates
+# Everything that runs containers: the policies judge each container alike (policies/props.py `containers`).
+POD_KINDS = (DEPLOYMENT, DAEMONSET, STATEFULSET, JOB, LEADER_WORKER_SET)
 
 # Component type tokens: `<package>:index:<Class>` (docs/pulumi.md §3.3).
 PACKAGE = "llmstack"

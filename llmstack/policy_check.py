@@ -102,7 +102,9 @@ def analyze(registrations: list[Registration], policy_config: Mapping[str, Any] 
     analyzer = make_analyzer(policy_config)
     levels = {name: entry.enforcementLevel for name, entry in configure_request(policy_config).policyConfig.items()}
     by_urn = {r.urn: r for r in registrations}
-    resources = [r for r in registrations if r.custom and not r.type.startswith("pulumi:providers:")]
+    # The engine analyzes every resource but providers, components included (pkg/resource/deploy/step_generator.go,
+    # buildAnalyzerStackResources): a remote component such as pulumi-eks's Cluster carries the inputs it was given.
+    resources = [r for r in registrations if not r.type.startswith("pulumi:providers:")]
     violations: list[Violation] = []
     stack_items = []
     for r in resources:

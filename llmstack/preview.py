@@ -21,12 +21,22 @@ import pulumi
 from google.protobuf import json_format
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 
-from llmstack.labels import INSTANCE, REMOTE_COMMAND, REMOTE_IMAGE, SSM_GET_PARAMETER
+from llmstack.errors import ProgramError
+from llmstack.labels import INSTANCE, LAUNCH_TEMPLATE, REMOTE_COMMAND, REMOTE_IMAGE, SSM_GET_PARAMETER
 from llmstack.spec import PROJECT, stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 # Deterministic fake values for provider-computed outputs.
 _FAKE_AMI = "ami-0123456789abcdef0"
+SQS_QUEUE = "aws:sqs/queue:Queue"
+EKS_CLUSTER_COMPONENT = "eks:index:Cluster"
+# Resources whose `arn` output the program reads, with the ARN's service prefix.
+_ARN_TYPES = {"aws:iam/role:Role": "iam::000000000000:role", SQS_QUEUE: "sqs:us-east-1:000000000000",
+              "aws:efs/fileSystem:FileSystem": "elasticfilesystem:us-east-1:000000000000:file-system"}
+STANDIN_KUBECONFIG = json.dumps({"apiVersion": "v1", "kind": "Config", "clusters": [], "contexts": [], "users": []})
+# What a node's readiness command prints last (components/userdata.py: `cat /etc/ssh/ssh_host_*_key.pub`): one public
+# host key per line, as sshd writes them.
+_FAKE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyOfTheMockEngineOnlyAAAAAAAAAAAAAA root@node"
 
 
 @dataclass
@@ -39,6 +49,11 @@ class Registration:
     inputs: dict[str, Any]
     provider: str
     struct: Any = field(repr=False, default=None)  # the engine's protobuf Struct, as analyzers receive it
+    # Resource options as the engine receives them (RegisterResourceRequest): the day-two behaviour tests read these.
+    deleted_with: str = ""  # a URN, or ""
+    replace_with: list[str] = field(default_factory=list)  # URNs
+    ignore_changes: list[str] = field(default_factory=list)  # input property names
+    custom_timeouts: dict[str, str] = field(default_factory=dict)  # create/update/delete durations ("25m")
 
 
 class _Outputs(Mocks):
@@ -57,13 +72,28 @@ class _Outputs(Mocks):
             state |= {"privateIp": f"10.40.0.{self._ip}", "publicIp": f"198.51.100.{self._ip}",
                       "arn": f"arn:aws:ec2:us-east-1:000000000000:instance/i-{args.name}"}
         elif args.typ == REMOTE_COMMAND:
-            state |= {"stdout": "", "stderr": ""}
+            state |= {"stdout": f"{_FAKE_HOST_KEY}\n", "stderr": ""}
+        elif args.typ in _ARN_TYPES:
+            state.setdefault("arn", f"arn:aws:{_ARN_TYPES[args.typ]}/{args.name}")
+            if args.typ == SQS_QUEUE:
+                state["url"] = f"https://sqs.us-east-1.amazonaws.com/000000000000/{args.inputs.get('name', args.name)}"
+        elif args.typ == LAUNCH_TEMPLATE:
+            state["latestVersion"] = 1
+        elif args.typ == EKS_CLUSTER_COMPONENT:
+            # pulumi-eks's Cluster is a remote component: mocks see it alone, so its outputs are given here.
+            state["kubeconfigJson"] = json.dumps({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": []})
         return f"{args.name}-id", state
 
     def call(self, args: MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         if args.token == SSM_GET_PARAMETER:
             return {"name": args.args.get("name"), "type": "String", "value": _FAKE_AMI,
                     "insecureValue": _FAKE_AMI, "arn": "arn:aws:ssm:::parameter", "version": 1}, []
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": ["us-east-1a", "us-east-1b", "us-east-1c"],
+                    "zoneIds": ["use1-az1", "use1-az2", "use1-az4"], "groupNames": ["us-east-1"], "id": "us-east-1",
+                    "state": args.args.get("state")}, []
+        if args.token == "aws:ec2/getVpc:getVpc":
+            return {"id": args.args.get("id"), "cidrBlock": "10.0.0.0/16", "arn": "arn:aws:ec2:::vpc"}, []
         raise KeyError(f"the preview mocks don't know invoke {args.token}; add its real result shape here")
 
 
@@ -77,6 +107,9 @@ class _Recorder(MockMonitor):
         self.registrations.append(Registration(
             type=request.type, name=request.name, urn=response.urn, parent=request.parent, custom=request.custom,
             inputs=json_format.MessageToDict(request.object), provider=request.provider, struct=request.object,
+            deleted_with=request.deletedWith, replace_with=list(request.replace_with),
+            ignore_changes=list(request.ignoreChanges),
+            custom_timeouts={k: v for k, v in json_format.MessageToDict(request.customTimeouts).items() if v},
         ))
         return response
 
@@ -132,9 +165,13 @@ def run_program(stack_file: Path, program_dir: Path = ROOT) -> PreviewResult:
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
     # A throwaway key stands in for the stack's encrypted secret; it never leaves this process.
     master_key = f"sk-preview-{secrets.token_hex(16)}"
+    # An existing cluster's kubeconfig is a stack secret too; the stand-in names no cluster and is never dialled.
+    secret_config = {"masterKey": master_key, "kubeconfig": STANDIN_KUBECONFIG}
     sys.path.insert(0, str(program_dir))
     try:
         return record(lambda: runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__"),
-                      stack=stack, config=stack_config(stack_file), secret_config={"masterKey": master_key})
+                      stack=stack, config=stack_config(stack_file), secret_config=secret_config)
+    except pulumi.RunError as err:  # what `pulumi preview` prints for it: the message alone
+        raise ProgramError(f"{stack_file.name}: {err}") from None
     finally:
         sys.path.remove(str(program_dir))

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llmstack.engines import EngineName
+from llmstack.engines import EngineName, engine
 from llmstack.errors import InputError
 from llmstack.images import check_pinned
 
@@ -65,6 +65,15 @@ class Backend(_Strict):
     image: str | None = Field(default=None, description="override the engine table's pinned image")
     extra_args: tuple[str, ...] = ()
     allow_gguf_on_vllm: bool = Field(default=False, description="explicit override; needs a custom image")
+    # Kubernetes targets only (eks, kubernetes): where the GPU nodes come from and how the backend scales.
+    capacity: Literal["on-demand", "spot", "spot-with-fallback"] | None = Field(
+        default=None, description="GPU capacity type (kubernetes targets); default on-demand")
+    min_replicas: int | None = Field(default=None, ge=0, le=64,
+                                     description="autoscale on LLM signals down to this (0: scale to zero)")
+    max_replicas: int | None = Field(default=None, ge=1, le=64, description="autoscale up to this")
+    # A model larger than one node: up to this many nodes per replica, pipeline parallel with vLLM over Ray, as a
+    # LeaderWorkerSet (kubernetes targets). 4 = llmstack.planner.multinode.MAX_NODES.
+    max_nodes: int = Field(default=1, ge=1, le=4, description="nodes one replica may span (kubernetes targets)")
 
     _name = field_validator("name")(_dns_label)
 
@@ -78,9 +87,24 @@ class Backend(_Strict):
 
     _image = field_validator("image")(lambda value: _pinned_image(value))
 
+    @model_validator(mode="after")
+    def _scaling(self) -> Backend:
+        if (self.min_replicas is None) != (self.max_replicas is None):
+            raise ValueError("give both min_replicas and max_replicas to autoscale, or neither")
+        if self.min_replicas is not None and self.max_replicas is not None and self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})")
+        if self.max_nodes > 1 and self.engine != "vllm":
+            raise ValueError(f"max_nodes {self.max_nodes} needs engine vllm (pipeline parallel across nodes with "
+                             f"Ray); {self.engine} serves from one node")
+        return self
+
     @property
     def route(self) -> str:
         return self.gateway_model or self.name
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.max_replicas is not None
 
 
 class Embeddings(_Strict):
@@ -120,6 +144,10 @@ class Gateway(_Strict):
     )
     instance_type: str | None = None
     image: str | None = None
+    # Kubernetes targets: gateway pods (at least 2 outside dev, with a PodDisruptionBudget), scaled by CPU up to
+    # max_replicas.
+    replicas: int | None = Field(default=None, ge=1, le=32)
+    max_replicas: int | None = Field(default=None, ge=1, le=64)
 
     _image = field_validator("image")(lambda value: _pinned_image(value))
 
@@ -145,6 +173,9 @@ class LocalTarget(_Strict):
 
 
 class Ssh(_Strict):
+    """How Pulumi (the Docker provider and the nodes' readiness check) reaches the nodes: the key is the `sshPrivateKey`
+    secret, or the SSH agent when that is not set (docs/aws.md, "SSH")."""
+
     key_name: str | None = Field(default=None, description="EC2 key pair for the node's authorized_keys")
     user: str = "ubuntu"
     via: Literal["public-ip", "private-ip"] = "private-ip"
@@ -174,6 +205,27 @@ class Vpc(_Strict):
         return self
 
 
+_AMI_ID = r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$"
+
+
+class Amis(_Strict):
+    """Pinned AMI ids per node role. A pinned id is part of the plan: changing it replaces the nodes of that role and
+    every container on them, and `pulumi preview` shows it. Unpinned, a node resolves the role's SSM parameter once
+    when it is created and keeps that AMI (docs/aws.md, "AMI")."""
+
+    gpu: str | None = Field(default=None,
+                            description="GPU nodes' AMI (Deep Learning Base OSS Nvidia Driver GPU AMI, Ubuntu 22.04)")
+    cpu: str | None = Field(default=None, description="the CPU node's AMI (Ubuntu 24.04)")
+
+    @field_validator("gpu", "cpu")
+    @classmethod
+    def _ami_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(_AMI_ID, value):
+            raise ValueError("give an AMI id like ami-0123456789abcdef0; the current one is the value of the role's "
+                             "SSM parameter (`aws ssm get-parameter`, docs/aws.md, 'AMI')")
+        return value
+
+
 class AwsTarget(_Strict):
     kind: Literal["aws"]
     region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -181,22 +233,114 @@ class AwsTarget(_Strict):
     ssh: Ssh = Ssh()
     allowed_cidrs: tuple[str, ...] = Field(
         default=(),
-        description="private client networks (VPN, peered VPCs) that may reach the gateway port and, for "
-        "`llmstack verify`, the engine ports; an engine port is otherwise open only to the gateway",
+        description="private client networks (VPN, peered VPCs) that may reach the gateway port; engine ports are "
+        "open only to the gateway's and Prometheus's security groups",
     )
+    engine_access_cidrs: tuple[str, ...] = Field(
+        default=(),
+        description="explicit override: private networks that may reach the engine ports directly, without the "
+        "gateway's key; the `engine-ports-security-groups-only` policy refuses them unless its `directAccessCidrs` "
+        "config lists them too",
+    )
+    ami: Amis = Amis()
     root_volume_gb: int | None = Field(default=None, ge=30, le=16384)
     cpu_instance_type: str = "m7i.xlarge"
 
-    @field_validator("allowed_cidrs")
+    @field_validator("allowed_cidrs", "engine_access_cidrs")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for cidr in _check_cidrs(value):
             # Engines have no authentication of their own (Ollama none; vLLM's --api-key leaves /health, /metrics
-            # open): their ports are for private networks only.
+            # open), and the gateway is reached over these networks: private networks only.
             if not ipaddress.ip_network(cidr).is_private:
-                raise ValueError(f"{cidr} is a public network; engine ports are unauthenticated, so list private "
-                                 "networks (VPN, peered VPCs) and let public clients use the gateway through one")
+                raise ValueError(f"{cidr} is a public network; list private networks (VPN, peered VPCs) and let "
+                                 "public clients use the gateway through one")
         return value
+
+
+class Ingress(_Strict):
+    """The gateway behind an Application Load Balancer: TLS with an ACM certificate, open only to `allowed_cidrs`."""
+
+    certificate_arn: str = Field(pattern=r"^arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+$")
+    allowed_cidrs: tuple[str, ...] = Field(min_length=1)
+    scheme: Literal["internal", "internet-facing"] = "internal"
+    host: str | None = Field(default=None, pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+    ingress_class: str = Field(default="alb", description="the cluster's ALB IngressClass (kubernetes target)")
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_cidrs(value)
+
+
+class ClusterEndpoint(_Strict):
+    """Who reaches the EKS API server: the VPC always; the internet only from `public_cidrs`."""
+
+    public: bool = False
+    public_cidrs: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _restricted(self) -> ClusterEndpoint:
+        if self.public and not self.public_cidrs:
+            raise ValueError("a public API endpoint needs public_cidrs (your office or CI networks); "
+                             "or keep public: false and reach it through the VPC")
+        _check_cidrs(self.public_cidrs)
+        return self
+
+
+class ModelCache(_Strict):
+    """Where engines keep downloaded weights on Kubernetes: a ReadWriteMany volume shared by every replica, filled
+    once per model by a staging Job (docs/kubernetes.md, "Model cache")."""
+
+    storage_class: str | None = Field(default=None, description="existing RWX StorageClass (kubernetes target); on "
+                                      "eks the stack creates an encrypted EFS file system and its class")
+    size_gi: int = Field(default=500, ge=10, le=65536)
+
+
+class EksTarget(_Strict):
+    """A new EKS cluster: Karpenter (default) or EKS Auto Mode gives GPU nodes from the planner's instance types."""
+
+    kind: Literal["eks"]
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    vpc: Vpc
+    version: str = Field(default="1.33", pattern=r"^1\.(2[5-9]|3[0-7])$")
+    compute: Literal["karpenter", "auto-mode"] = "karpenter"
+    # Karpenter's EC2NodeClass AMI, pinned (Karpenter's docs advise against @latest): awslabs/amazon-eks-ami releases.
+    node_ami: str = Field(default="al2023@v20250915", pattern=r"^(al2023@v\d{8}|bottlerocket@v\d+\.\d+\.\d+)$")
+    endpoint: ClusterEndpoint = Field(default_factory=ClusterEndpoint)
+    namespace: str = "llm"
+    cpu_instance_types: tuple[str, ...] = Field(default=("m7i.xlarge",), min_length=1)
+    cpu_nodes: int = Field(default=2, ge=1, le=20, description="the CPU pool's size (system pods, gateway, embeddings)")
+    ingress: Ingress | None = None
+    model_cache: ModelCache = Field(default_factory=ModelCache)
+
+    _namespace = field_validator("namespace")(_dns_label)
+
+    @model_validator(mode="after")
+    def _ingress_needs_a_controller(self) -> EksTarget:
+        if self.ingress is not None and self.compute != "auto-mode":
+            raise ValueError("an Ingress needs a load balancer controller: EKS Auto Mode has one built in (compute: "
+                             "auto-mode); with Karpenter, install the AWS Load Balancer Controller and use the "
+                             "kubernetes target, or reach the gateway through the VPC")
+        if self.model_cache.storage_class is not None:
+            raise ValueError("model_cache.storage_class is for existing clusters; an eks stack creates its own EFS "
+                             "class: remove it")
+        return self
+
+
+class KubernetesTarget(_Strict):
+    """An existing cluster, reached with the `kubeconfig` secret. GPU nodes are the cluster's own; with
+    `karpenter: true` the stack adds a Karpenter NodePool per backend (Karpenter must run in the cluster)."""
+
+    kind: Literal["kubernetes"]
+    namespace: str = "llm"
+    version: str = Field(default="1.33", pattern=r"^1\.(2[5-9]|3[0-7])$", description="the cluster's minor version")
+    karpenter: bool = False
+    node_class: str = Field(default="default", description="Karpenter EC2NodeClass the NodePools use")
+    ingress: Ingress | None = None
+    model_cache: ModelCache = Field(default_factory=ModelCache)
+
+    _namespace = field_validator("namespace")(_dns_label)
 
 
 def _check_cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -214,7 +358,7 @@ class StackSpec(_Strict):
     """What one environment asks for."""
 
     environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,19}$")]
-    target: LocalTarget | AwsTarget = Field(discriminator="kind")
+    target: LocalTarget | AwsTarget | EksTarget | KubernetesTarget = Field(discriminator="kind")
     backends: tuple[Backend, ...] = Field(min_length=1)
     embeddings: Embeddings | None = Embeddings()
     gateway: Gateway = Gateway()
@@ -231,6 +375,7 @@ class StackSpec(_Strict):
         if self.embeddings and self.embeddings.gateway_model in routes:
             raise _FieldError("embeddings.gateway_model", self.embeddings.gateway_model,
                               "it is also a chat model name; pick another name for the embedding model")
+        self._target_settings()
         known = f"known models: {', '.join(sorted(routes))}"
         for primary, targets in self.gateway.fallbacks.items():
             if primary not in routes:
@@ -243,9 +388,63 @@ class StackSpec(_Strict):
                     raise _FieldError(where, target, f"it is not a backend's model name; {known}")
         return self
 
+    def _target_settings(self) -> None:
+        """Settings that make sense only on some targets are refused where they don't apply."""
+        on_kubernetes = isinstance(self.target, EksTarget | KubernetesTarget)
+        for i, b in enumerate(self.backends):
+            if on_kubernetes:
+                if b.instance_type is not None:
+                    raise _FieldError(f"backends[{i}].instance_type", b.instance_type,
+                                      "on a kubernetes target the node pool offers the planner's ranked list of "
+                                      "instance types; remove instance_type")
+                if b.max_nodes > 1 and isinstance(self.target, EksTarget) and self.target.compute == "auto-mode":
+                    raise _FieldError(f"backends[{i}].max_nodes", b.max_nodes,
+                                      "a replica across nodes needs a cluster placement group and EFA, which EKS Auto "
+                                      "Mode's NodeClass can't set; use compute: karpenter")
+                if b.autoscaled and engine(b.engine).autoscaling is None:
+                    raise _FieldError(f"backends[{i}].max_replicas", b.max_replicas,
+                                      f"{b.engine} exports no metrics to scale on; use replicas for a fixed count, or "
+                                      "an engine with a Prometheus endpoint (vllm, sglang, llamacpp, tgi)")
+                continue
+            if b.max_nodes > 1:
+                raise _FieldError(f"backends[{i}].max_nodes", b.max_nodes,
+                                  "a replica across several nodes runs only on a kubernetes target (target.kind: eks "
+                                  "or kubernetes, as a LeaderWorkerSet); on this target each replica has one node")
+            for name in ("capacity", "min_replicas", "max_replicas"):
+                if getattr(b, name) is not None:
+                    raise _FieldError(f"backends[{i}].{name}", getattr(b, name),
+                                      f"only kubernetes targets (eks, kubernetes) have {name}; remove it, or use "
+                                      "replicas for fixed copies")
+        g = self.gateway
+        if on_kubernetes and g.instance_type is not None:
+            raise _FieldError("gateway.instance_type", g.instance_type,
+                              "gateway pods run on the CPU node pool; set target.cpu_instance_types instead")
+        if on_kubernetes and self.gateway_max_replicas < self.gateway_replicas:
+            raise _FieldError("gateway.max_replicas", g.max_replicas,
+                              f"it is below the gateway's {self.gateway_replicas} replicas; raise it to at least "
+                              f"{self.gateway_replicas}, or set gateway.replicas lower")
+        if not on_kubernetes:
+            for name in ("replicas", "max_replicas"):
+                if getattr(g, name) is not None:
+                    raise _FieldError(f"gateway.{name}", getattr(g, name),
+                                      "only kubernetes targets run several gateway replicas; remove it")
+
     @property
     def is_local(self) -> bool:
         return isinstance(self.target, LocalTarget)
+
+    @property
+    def gateway_replicas(self) -> int:
+        """Gateway pods on Kubernetes: as set, else one in dev and two (highly available) elsewhere."""
+        return self.gateway.replicas or (1 if self.environment == "dev" else 2)
+
+    @property
+    def gateway_max_replicas(self) -> int:
+        return self.gateway.max_replicas or 2 * self.gateway_replicas
+
+    @property
+    def on_kubernetes(self) -> bool:
+        return isinstance(self.target, EksTarget | KubernetesTarget)
 
 
 def resolve_local_gpus(spec: StackSpec, *, has_gpu: bool) -> StackSpec:
@@ -295,7 +494,7 @@ def parse_spec(config: Mapping[str, Any], source: str = "stack config") -> Stack
         raise input_error(err, source) from None
 
 
-SECRET_KEYS = ("masterKey", "hfToken", "ngcApiKey", "sshPrivateKey")
+SECRET_KEYS = ("masterKey", "hfToken", "ngcApiKey", "sshPrivateKey", "kubeconfig")
 
 
 def spec_keys() -> tuple[str, ...]:

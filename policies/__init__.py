@@ -22,7 +22,7 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer
 from llmstack.errors import InputError
 
 # The area modules register their policies on import.
-from policies import compute, gateway, network, security, serving  # noqa: F401
+from policies import compute, gateway, kubernetes, multinode, network, security, serving  # noqa: F401
 from policies.registry import Policy, registered
 
 PACK_NAME = "llm-inference-stack"

@@ -13,11 +13,13 @@ from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
 from llmstack.catalog import cpu_instances, gpu_by_name
 from llmstack.errors import LlmstackError
-from llmstack.labels import CONTAINER, Key, Role
-from llmstack.planner import PlanRequest, estimate_memory, load_model, plan
+from llmstack.labels import Key, Role
+from llmstack.planner import ModelArch, PlanRequest, estimate_memory, load_model, plan
+from llmstack.planner.pipeline import stage_estimates
 from llmstack.planner.units import fmt_gib
 from policies import props as p
-from policies.registry import Report, resource_policy, stack_policy
+from policies.props import ContainerView
+from policies.registry import Report, container_policy, stack_policy
 
 _REQUIRED = (Key.MODEL, Key.FORMAT, Key.ENGINE, Key.CONTEXT)
 
@@ -34,68 +36,76 @@ def _fit_hint(model: str, fmt: str, engine: str, context: int, concurrency: int,
     return "; ".join(cheapest.suggestions) or "no catalog instance fits it"
 
 
-@resource_policy(
+@container_policy(
     "model-fits-gpu",
-    types=(CONTAINER,),
     description="An inference container's model (weights + KV cache for context x concurrency + activations + "
     "CUDA context, from the planner) fits the usable memory of its instance's GPUs (labels model, format, engine, "
-    "context, concurrency, instance-type, tensor-parallel, kv-dtype).",
+    "context, concurrency, instance-type, tensor-parallel, kv-dtype); on Kubernetes, of every instance type its "
+    "node affinity allows (the node pool's list); a replica across nodes (pipeline-parallel), on its worst stage.",
 )
-def model_fits_gpu(args: ResourceValidationArgs, report: Report) -> None:
-    if p.role(args.props) is not Role.INFERENCE:
+def model_fits_gpu(c: ContainerView, args: ResourceValidationArgs, report: Report) -> None:
+    if p.role(c.props) is not Role.INFERENCE:
         return
-    instance_type = p.label(args.props, Key.INSTANCE_TYPE)
-    if not instance_type:
-        args.not_applicable(f"container '{args.name}' has no {Key.INSTANCE_TYPE.label} label (local host or a "
-                            "machine the planner does not know)")
+    label = p.label(c.props, Key.INSTANCE_TYPE)
+    instance_types = c.instance_types or ((label,) if label else ())
+    if not instance_types:
+        args.not_applicable(f"container '{c.name}' has no {Key.INSTANCE_TYPE.label} label or instance-type "
+                            "affinity (a local host or a machine the planner does not know)")
         return
-    values = {k: p.label(args.props, k) for k in _REQUIRED}
+    values = {k: p.label(c.props, k) for k in _REQUIRED}
     missing = [k.label for k, v in values.items() if not v]
     if missing:
-        args.not_applicable(f"container '{args.name}' lacks {', '.join(missing)}")
+        args.not_applicable(f"container '{c.name}' lacks {', '.join(missing)}")
         return
+    try:
+        arch = load_model(str(values[Key.MODEL]))
+    except LlmstackError as err:
+        args.not_applicable(f"model {values[Key.MODEL]} could not be loaded for sizing: {err}")
+        return
+    for instance_type in instance_types:
+        _check_fit(c, arch, values, instance_type, report)
+
+
+def _check_fit(c: ContainerView, arch: ModelArch, values: dict[Key, str | None], instance_type: str,
+               report: Report) -> None:
     model, fmt, engine = str(values[Key.MODEL]), str(values[Key.FORMAT]), str(values[Key.ENGINE])
     context = int(str(values[Key.CONTEXT]))
-    concurrency = int(p.label(args.props, Key.CONCURRENCY) or 1)
-    tp = int(p.label(args.props, Key.TENSOR_PARALLEL) or 1)
-    kv_dtype = p.label(args.props, Key.KV_DTYPE) or "auto"
+    concurrency = int(p.label(c.props, Key.CONCURRENCY) or 1)
+    tp = int(p.label(c.props, Key.TENSOR_PARALLEL) or 1)
+    stages = int(p.label(c.props, Key.PIPELINE_PARALLEL) or 1)
+    kv_dtype = p.label(c.props, Key.KV_DTYPE) or "auto"
     instance = p.gpu_instance(instance_type)
     if instance is None:
-        if instance_type in cpu_instances():
-            args.not_applicable(f"{instance_type} is a CPU instance; GPU fit does not apply")
-            return
-        report(f"container '{args.name}' is placed on {instance_type}, which is not in the GPU instance catalog, "
-               "so its fit cannot be checked. Fix: use a catalog instance type (llmstack plan lists them) or add "
-               "it to llmstack/catalog/instances.yaml.")
+        if instance_type not in cpu_instances():
+            report(f"container '{c.name}' is placed on {instance_type}, which is not in the GPU instance catalog, "
+                   "so its fit cannot be checked. Fix: use a catalog instance type (llmstack plan lists them) or "
+                   "add it to llmstack/catalog/instances.yaml.")
         return
     if tp > instance.gpus:
-        report(f"container '{args.name}' asks for tensor parallel {tp} on {instance_type}, which has "
+        report(f"container '{c.name}' asks for tensor parallel {tp} on {instance_type}, which has "
                f"{instance.gpus} GPU(s). Fix: lower tensor_parallel or pick an instance with {tp} GPUs.")
         return
-    try:
-        arch = load_model(model)
+    gpu = gpu_by_name(instance.gpu)
+    try:  # a replica across nodes: its worst pipeline stage on each node
+        est = (stage_estimates(arch, fmt, engine, context, concurrency, gpu, tp, stages, kv_dtype)[1] if stages > 1
+               else estimate_memory(arch, fmt, engine, context, concurrency, gpu, tp, kv_dtype))
     except LlmstackError as err:
-        args.not_applicable(f"model {model} could not be loaded for sizing: {err}")
-        return
-    try:
-        est = estimate_memory(arch, fmt, engine, context, concurrency, gpu_by_name(instance.gpu), tp, kv_dtype)
-    except LlmstackError as err:
-        report(f"container '{args.name}': the planner refuses {model} {fmt} on {engine} with {instance_type}: "
-               f"{err}")
+        report(f"container '{c.name}': the planner refuses {model} {fmt} on {engine} with {instance_type}: {err}")
         return
     if est.fits:
         return
     hint = _fit_hint(model, fmt, engine, context, concurrency, kv_dtype)
     longest = (f"one sequence of up to {est.max_context} tokens fits, or {est.max_concurrent_sequences} at "
                f"{context}" if est.max_context else "not even one short sequence fits")
+    drop = " or drop it from the node pool's instance types" if c.instance_types else ""
     report(
         f"{model} ({fmt}, {engine}) at context {context} x {concurrency} sequences needs "
         f"{fmt_gib(est.total_bytes)} per GPU (weights {fmt_gib(est.weights_bytes)} + KV "
         f"{fmt_gib(est.kv_cache_bytes)} + activations {fmt_gib(est.activation_bytes)} + CUDA context "
         f"{fmt_gib(est.cuda_context_bytes)} + other {fmt_gib(est.other_bytes)}), but {instance_type} "
         f"({instance.gpus} x {instance.gpu}, TP={tp}) has {fmt_gib(est.usable_bytes)} usable per GPU: "
-        f"{est.reason}. "
-        f"On this instance {longest}. Fix: shorten the context, lower concurrency or pick a smaller format; "
+        f"{est.reason.rstrip('.')}. "
+        f"On this instance {longest}. Fix: shorten the context, lower concurrency or pick a smaller format{drop}; "
         f"{hint}."
     )
 
@@ -107,25 +117,27 @@ def _node_key(r: Any) -> str:
 
 @stack_policy(
     "embeddings-off-inference-gpu",
-    description="Embedding containers never request GPUs and never share a GPU node (llmstack.node label, else "
-    "the Docker provider) with an inference container.",
+    description="An embedding container never shares a GPU with inference: on a Docker host it may request GPUs only "
+    "on a node without GPU inference (llmstack.node label, else the Docker provider); a CPU embedding container on a "
+    "GPU host is fine. On Kubernetes its pods request no GPU and tolerate no GPU taint.",
 )
 def embeddings_off_inference_gpu(args: StackValidationArgs, report: Report) -> None:
-    containers = [r for r in args.resources if r.resource_type == CONTAINER]
+    views = [(r, c) for r in args.resources for c in p.containers(r.resource_type, r.name, r.props)]
     gpu_inference: dict[str, list[str]] = defaultdict(list)
-    for r in containers:
-        if p.role(r.props) is Role.INFERENCE and (p.requests_gpu(r.props) or p.label(r.props, Key.GPU)):
-            gpu_inference[_node_key(r)].append(r.name)
-    for r in containers:
-        if p.role(r.props) is not Role.EMBEDDING:
+    for r, c in views:
+        if not c.kubernetes and p.role(c.props) is Role.INFERENCE and p.requests_gpu(c.props):
+            gpu_inference[_node_key(r)].append(c.name)
+    for r, c in views:
+        if p.role(c.props) is not Role.EMBEDDING:
             continue
-        if p.requests_gpu(r.props):
-            report(f"embedding container '{r.name}' requests GPUs (gpus/device_requests), so it competes with "
-                   "generation for VRAM. Fix: run it on the CPU (TEI cpu image, no gpus) or on a GPU of its own "
-                   "node.", r.urn)
+        if c.kubernetes:
+            if p.requests_gpu(c.props) or p.tolerates_gpu(c):
+                report(f"embedding pod '{c.name}' requests a GPU or tolerates the GPU taint, so it can take an "
+                       "inference GPU node. Fix: run it on CPU nodes: no nvidia.com/gpu limit, no GPU toleration.",
+                       r.urn)
+            continue
         node = _node_key(r)
-        if node in gpu_inference:
-            report(f"embedding container '{r.name}' shares node {node} with GPU inference container(s) "
-                   f"{', '.join(sorted(gpu_inference[node]))}. Fix: place embeddings on the CPU node (or a "
-                   "dedicated one).", r.urn)
-
+        if p.requests_gpu(c.props) and node in gpu_inference:
+            report(f"embedding container '{c.name}' requests GPUs on node {node}, where GPU inference container(s) "
+                   f"{', '.join(sorted(gpu_inference[node]))} run, so it competes with generation for VRAM. Fix: run "
+                   "it on the CPU (TEI cpu image, no gpus), or give it a GPU node of its own.", r.urn)

@@ -16,10 +16,23 @@ from pulumi_policy import ResourceValidationArgs
 
 from llmstack.catalog import model_by_ref
 from llmstack.images import MOVING_TAGS, parse_image
-from llmstack.labels import CONTAINER, INSTANCE, LAUNCH_TEMPLATE, REMOTE_COMMAND, REMOTE_IMAGE, Key
+from llmstack.labels import (
+    CONFIGMAP,
+    CONTAINER,
+    INSTANCE,
+    LAUNCH_TEMPLATE,
+    POD_KINDS,
+    REMOTE_COMMAND,
+    REMOTE_IMAGE,
+    Key,
+    Role,
+)
+from llmstack.stackplan.kubernetes.objects import COMPONENT
+from llmstack.stackplan.kubernetes.workloads import GATEWAY_CONFIG_FILE as GATEWAY_CONFIG_KEY
 from llmstack.stackplan.litellm_config import DROPPED_KEYS, MASTER_KEY_ENV, unknown_keys
 from policies import props as p
-from policies.registry import Report, resource_policy
+from policies.props import ContainerView
+from policies.registry import Report, container_policy, resource_policy
 
 PERMIT_WEAK = "dangerously_permit_weak_or_unset_master_key"
 PERMIT_WEAK_ENV = "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY"
@@ -31,26 +44,36 @@ _VERSION_RE = re.compile(r"v?(\d+\.\d+\.\d+)")
 _PIP_PIN_RE = re.compile(r"litellm(?:\[[^\]]*\])?\s*(?:==|===|@)\s*v?(\d+\.\d+\.\d+)", re.IGNORECASE)
 
 
-@resource_policy(
+@container_policy(
     "gateway-on-cpu-node",
-    types=(CONTAINER,),
-    description="The LiteLLM gateway requests no GPU and its llmstack.instance-type (if any) is not a GPU "
-    "instance in the catalog.",
+    description="The LiteLLM gateway requests no GPU, its llmstack.instance-type (if any) is not a GPU instance in "
+    "the catalog, and on Kubernetes its pods tolerate no GPU taint.",
 )
-def gateway_on_cpu_node(args: ResourceValidationArgs, report: Report) -> None:
-    if not p.is_gateway(args.props):
+def gateway_on_cpu_node(c: ContainerView, args: ResourceValidationArgs, report: Report) -> None:
+    if not p.is_gateway(c.props):
         return
-    if p.requests_gpu(args.props):
-        report(f"gateway container '{args.name}' requests GPUs; LiteLLM never loads weights. Fix: remove "
-               "gpus/device_requests and run it on the CPU node.")
-    instance_type = p.label(args.props, Key.INSTANCE_TYPE)
+    if p.requests_gpu(c.props):
+        report(f"gateway container '{c.name}' requests GPUs; LiteLLM never loads weights. Fix: remove "
+               "gpus/device_requests (nvidia.com/gpu) and run it on the CPU node.")
+    if c.kubernetes and p.tolerates_gpu(c):
+        report(f"gateway pod '{c.name}' tolerates the GPU taint, so it can land on a GPU node. Fix: remove the "
+               "nvidia.com/gpu toleration.")
+    instance_type = p.label(c.props, Key.INSTANCE_TYPE)
     if instance_type and p.is_gpu_instance_type(instance_type):
-        report(f"gateway container '{args.name}' is placed on {instance_type}, a GPU instance. Fix: run the "
+        report(f"gateway container '{c.name}' is placed on {instance_type}, a GPU instance. Fix: run the "
                "gateway on a CPU instance (gateway.instance_type, e.g. m7i.xlarge) and keep GPUs for engines.")
 
 
 def _config_text(args: ResourceValidationArgs) -> tuple[str | None, str | None]:
-    """(config path, uploaded content) of a gateway container."""
+    """(where the config is, its text) of a gateway: a Docker container's upload at its llmstack.config-path, or a
+    gateway ConfigMap's `config.yaml` (Kubernetes). (None, None): not a gateway config holder."""
+    if args.resource_type == CONFIGMAP:
+        labels: Any = (args.props.get("metadata") or {}).get("labels") or {}
+        data: Any = args.props.get("data") or {}
+        if labels.get(COMPONENT) != Role.GATEWAY.value or GATEWAY_CONFIG_KEY not in data:
+            return None, None
+        text = data[GATEWAY_CONFIG_KEY]
+        return f"ConfigMap {args.name} {GATEWAY_CONFIG_KEY}", text if isinstance(text, str) else None
     path = p.label(args.props, Key.CONFIG_PATH)
     if not path:
         return None, None
@@ -82,43 +105,22 @@ def _mentions(value: Any, key: str) -> bool:
 
 @resource_policy(
     "gateway-master-key-secret",
-    types=(CONTAINER,),
-    description=f"The LiteLLM master key reaches the container only as env {MASTER_KEY_ENV} (a Pulumi secret), "
-    f"the config says master_key: os.environ/{MASTER_KEY_ENV} and holds no literal key, and {PERMIT_WEAK} is "
-    "absent.",
+    types=(CONTAINER, *POD_KINDS, CONFIGMAP),
+    description=f"The LiteLLM master key reaches the container only as env {MASTER_KEY_ENV} (a Pulumi secret; on "
+    f"Kubernetes a secretKeyRef), the config says master_key: os.environ/{MASTER_KEY_ENV} and holds no literal key, "
+    f"and {PERMIT_WEAK} is absent.",
 )
 def gateway_master_key_secret(args: ResourceValidationArgs, report: Report) -> None:
-    if not p.is_gateway(args.props):
-        return
-    env = p.envs(args.props)
-    key = env.get(MASTER_KEY_ENV, "")
-    if not key:
-        report(f"gateway container '{args.name}' gets no {MASTER_KEY_ENV}; LiteLLM 1.108 refuses to start "
-               f"without a master key. Fix: pass the key as a Pulumi secret into env {MASTER_KEY_ENV} "
-               "(pulumi config set --secret masterKey \"sk-$(openssl rand -hex 32)\").")
-    elif not key.startswith("sk-") or key in WEAK_KEYS:
-        what = "a publicly known default" if key in WEAK_KEYS else "missing the sk- prefix"
-        report(f"gateway container '{args.name}': the master key is {what}, which LiteLLM refuses. Fix: use "
-               "sk-$(openssl rand -hex 32).")
-    if PERMIT_WEAK_ENV in env:
-        report(f"gateway container '{args.name}' sets {PERMIT_WEAK_ENV}, the local-dev escape hatch. Fix: remove "
-               "it and set a strong master key.")
-    if key:
-        places = [w for w, text in (("labels", " ".join(p.labels(args.props).values())),
-                                    ("command", " ".join(p.argv(args.props))),
-                                    ("healthcheck", str(args.props.get("healthcheck") or "")))
-                  if key in text]
-        places += [f"upload {u.get('file')}" for u in args.props.get("uploads") or []
-                   if isinstance(u.get("content"), str) and key in u["content"]]
-        if places:
-            report(f"gateway container '{args.name}': the master key appears in {', '.join(places)}; it must "
-                   f"reach the container only as the secret env {MASTER_KEY_ENV}. Fix: remove it from there.")
+    for c in p.containers(args.resource_type, args.name, args.props):
+        if p.is_gateway(c.props):
+            _master_key_reaches(c, report)
     path, text = _config_text(args)
     if path is None:
-        args.not_applicable("no llmstack.config-path label: the uploaded config cannot be found")
+        if args.resource_type == CONTAINER and p.is_gateway(args.props):
+            args.not_applicable("no llmstack.config-path label: the uploaded config cannot be found")
         return
     if text is None:
-        report(f"gateway container '{args.name}' uploads no config at {path} (llmstack.config-path).")
+        report(f"gateway '{args.name}' has no config at {path}.")
         return
     try:
         config = yaml.safe_load(text)
@@ -137,6 +139,40 @@ def gateway_master_key_secret(args: ResourceValidationArgs, report: Report) -> N
     if _mentions(config, PERMIT_WEAK):
         report(f"{path} sets {PERMIT_WEAK}, which lets LiteLLM start with a weak or no master key. Fix: remove "
                "it.")
+
+
+def _master_key_reaches(c: ContainerView, report: Report) -> None:
+    env = p.envs(c.props)
+    if PERMIT_WEAK_ENV in env:
+        report(f"gateway container '{c.name}' sets {PERMIT_WEAK_ENV}, the local-dev escape hatch. Fix: remove "
+               "it and set a strong master key.")
+    if c.kubernetes:
+        if MASTER_KEY_ENV in c.plain_secrets:
+            report(f"gateway pod '{c.name}' gets {MASTER_KEY_ENV} as a plain value, readable in the Deployment. "
+                   "Fix: read it from the stack's Secret (valueFrom.secretKeyRef).")
+        elif MASTER_KEY_ENV not in c.secret_refs:
+            report(f"gateway pod '{c.name}' gets no {MASTER_KEY_ENV}; LiteLLM 1.108 refuses to start without a "
+                   "master key. Fix: read it from the stack's Secret (valueFrom.secretKeyRef).")
+        return
+    key = env.get(MASTER_KEY_ENV, "")
+    if not key:
+        report(f"gateway container '{c.name}' gets no {MASTER_KEY_ENV}; LiteLLM 1.108 refuses to start "
+               f"without a master key. Fix: pass the key as a Pulumi secret into env {MASTER_KEY_ENV} "
+               "(pulumi config set --secret masterKey \"sk-$(openssl rand -hex 32)\").")
+        return
+    if not key.startswith("sk-") or key in WEAK_KEYS:
+        what = "a publicly known default" if key in WEAK_KEYS else "missing the sk- prefix"
+        report(f"gateway container '{c.name}': the master key is {what}, which LiteLLM refuses. Fix: use "
+               "sk-$(openssl rand -hex 32).")
+    places = [w for w, text in (("labels", " ".join(p.labels(c.props).values())),
+                                ("command", " ".join(p.argv(c.props))),
+                                ("healthcheck", str(c.props.get("healthcheck") or "")))
+              if key in text]
+    places += [f"upload {u.get('file')}" for u in c.props.get("uploads") or []
+               if isinstance(u.get("content"), str) and key in u["content"]]
+    if places:
+        report(f"gateway container '{c.name}': the master key appears in {', '.join(places)}; it must "
+               f"reach the container only as the secret env {MASTER_KEY_ENV}. Fix: remove it from there.")
 
 
 def _fallback_names(section: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -197,7 +233,7 @@ def config_problems(config: Any) -> list[str]:
         model, base = str(params.get("model", "")), str(params.get("api_base", ""))
         if not model:
             problems.append(f"{name}: litellm_params.model is missing.")
-        if model.startswith("ollama/"):
+        if model.startswith("ollama/") and not _is_embedding(entry):  # embeddings: LiteLLM knows only ollama/
             problems.append(f"{name}: model {model} uses /api/generate. Fix: use ollama_chat/{model[7:]}.")
         if model.startswith(("ollama/", "ollama_chat/")) and base.rstrip("/").endswith("/v1"):
             problems.append(f"{name}: api_base {base} ends in /v1, but LiteLLM appends /api/chat (404). Fix: use "
@@ -211,17 +247,19 @@ def config_problems(config: Any) -> list[str]:
 
 @resource_policy(
     "gateway-config-valid",
-    types=(CONTAINER,),
-    description="The uploaded LiteLLM config (at llmstack.config-path) is one LiteLLM really reads: fallbacks name "
+    types=(CONTAINER, CONFIGMAP),
+    description="The LiteLLM config (uploaded at llmstack.config-path, or a gateway ConfigMap's config.yaml) is one "
+    "LiteLLM really reads: fallbacks name "
     "model_list entries, no dropped or unknown keys (enable_fallback, fallback_route_order, "
     "health_check_enabled...), Ollama via ollama_chat/ without /v1, embeddings with model_info.mode: embedding.",
 )
 def gateway_config_valid(args: ResourceValidationArgs, report: Report) -> None:
-    if not p.is_gateway(args.props):
+    if args.resource_type == CONTAINER and not p.is_gateway(args.props):
         return
     path, text = _config_text(args)
     if path is None:
-        args.not_applicable("no llmstack.config-path label: the uploaded config cannot be found")
+        if args.resource_type == CONTAINER:
+            args.not_applicable("no llmstack.config-path label: the uploaded config cannot be found")
         return
     if text is None:
         report(f"gateway container '{args.name}' uploads no config at {path}. Fix: upload the rendered "
@@ -241,17 +279,17 @@ def _litellm_refs(args: ResourceValidationArgs) -> list[str]:
         name = str(args.props.get("name") or "")
         eng = p.engine_for_image(name)
         return [name] if eng is not None and eng.name == "litellm" else []
-    if args.resource_type == CONTAINER and p.is_gateway(args.props):
-        ref = p.container_image(args.props)
-        return [ref] if ref else []
-    return []
+    return [ref for c in p.containers(args.resource_type, args.name, args.props)
+            if p.is_gateway(c.props) and (ref := p.container_image(c.props))]
 
 
 def _texts(args: ResourceValidationArgs) -> list[tuple[str, str]]:
     """Where a pip pin could hide: container commands/env/uploads, user data, remote commands."""
     props = args.props
-    if args.resource_type == CONTAINER:
-        out = [("command", " ".join(p.argv(props))), ("envs", " ".join(p.envs(props).values()))]
+    views = p.containers(args.resource_type, args.name, args.props)
+    if views:
+        out = [(f"{c.name} {what}", text) for c in views for what, text in (
+            ("command", " ".join(p.argv(c.props))), ("envs", " ".join(p.envs(c.props).values())))]
         return out + [(f"upload {u.get('file')}", u["content"]) for u in props.get("uploads") or []
                       if isinstance(u.get("content"), str)]
     if args.resource_type in (INSTANCE, LAUNCH_TEMPLATE):
@@ -263,7 +301,7 @@ def _texts(args: ResourceValidationArgs) -> list[tuple[str, str]]:
 
 @resource_policy(
     "litellm-version-safe",
-    types=(REMOTE_IMAGE, CONTAINER, INSTANCE, LAUNCH_TEMPLATE, REMOTE_COMMAND),
+    types=(REMOTE_IMAGE, CONTAINER, *POD_KINDS, INSTANCE, LAUNCH_TEMPLATE, REMOTE_COMMAND),
     description="LiteLLM images and pip pins are never the compromised 1.82.7/1.82.8, and images are pinned to a "
     f"release tag or digest (no {', '.join(MOVING_TAGS)}).",
     config={

@@ -14,12 +14,13 @@ import os
 import re
 import shlex
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from llmstack.catalog import Instance, cpu_instances, instances
 from llmstack.engines import Engine, engines
 from llmstack.images import parse_image, same_repo
-from llmstack.labels import Key, Role
+from llmstack.labels import CONTAINER, JOB, LEADER_WORKER_SET, POD_KINDS, Key, Role
 
 
 def labels(props: Mapping[str, Any]) -> dict[str, str]:
@@ -75,15 +76,14 @@ def flag_value(args: list[str], *names: str) -> str | None:
 
 
 def container_image(props: Mapping[str, Any]) -> str | None:
-    """The image reference of a container: the `llmstack.image` label (the `image` input is usually the
-    RemoteImage's id, unknown during preview), else the `image` input when it is a reference, not an id."""
+    """The image reference of a container: the `llmstack.image` label (a pod container's view carries its own image
+    there), else the `image` input when it is a reference. The label comes first because a Docker container's
+    `image` is the RemoteImage's id, unknown during `pulumi preview`: reading it would stop every policy that asks."""
     ref = label(props, Key.IMAGE)
     if ref:
         return ref
     image = props.get("image")
-    if isinstance(image, str) and image and not image.startswith("sha256:"):
-        return image
-    return None
+    return image if isinstance(image, str) and image and not image.startswith("sha256:") else None
 
 
 
@@ -185,3 +185,126 @@ def environment(props: Mapping[str, Any]) -> str | None:
 def config_list(config: Mapping[str, Any], key: str, default: Iterable[str]) -> list[str]:
     value = config.get(key)
     return [str(v) for v in value] if isinstance(value, list) else list(default)
+
+
+# -- containers, whatever runs them ----------------------------------------------------------------------------------
+#
+# A Docker container is judged by its inputs. A Kubernetes workload's containers are judged by the same rules: each
+# is presented in the Docker container's shape (the plan's intent from the pod's annotations as labels, "K=V" env,
+# `gpus` from the nvidia.com/gpu limit, the startup probe as the health check with its window as start_period), with
+# what only Kubernetes has (tolerations, the instance types a pod may land on) beside it.
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    name: str  # the resource's name, `/<container>` appended for a pod's containers
+    props: Mapping[str, Any]  # in the Docker container's shape
+    kubernetes: bool = False
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+    instance_types: tuple[str, ...] = ()  # node affinity (`node.kubernetes.io/instance-type In [...]`)
+    plain_secrets: tuple[str, ...] = ()  # credential variables given by value (Kubernetes: `env[].value`)
+    secret_refs: tuple[str, ...] = ()  # variables read from a Secret (Kubernetes: `env[].valueFrom.secretKeyRef`)
+    runs_to_completion: bool = False  # a Job's container: no probes, no restarts
+    stage_worker: bool = False  # a LeaderWorkerSet worker: it joins the leader's engine and parses no serving flags
+
+
+def pod_templates(resource_type: str, props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The pod templates of a workload (a LeaderWorkerSet has a leader's and a worker's)."""
+    spec: Any = props.get("spec") or {}
+    if resource_type == LEADER_WORKER_SET:
+        lwt: Any = spec.get("leaderWorkerTemplate") or {}
+        return [t for t in (lwt.get("leaderTemplate"), lwt.get("workerTemplate")) if t]
+    template = spec.get("template")
+    return [template] if template else []
+
+
+def containers(resource_type: str, name: str, props: Mapping[str, Any]) -> list[ContainerView]:
+    if resource_type == CONTAINER:
+        return [ContainerView(name, props)]
+    if resource_type not in POD_KINDS:
+        return []
+    out = []
+    worker: Any = ((props.get("spec") or {}).get("leaderWorkerTemplate") or {}).get("workerTemplate")
+    for template in pod_templates(resource_type, props):
+        meta: Any = template.get("metadata") or {}
+        pod: Any = template.get("spec") or {}
+        intent = {**(meta.get("labels") or {}), **(meta.get("annotations") or {})}
+        types = _affinity_values(pod, "node.kubernetes.io/instance-type")
+        for c in pod.get("containers") or []:
+            view = _view(f"{name}/{c.get('name', '')}", c, intent, pod, types, resource_type)
+            out.append(replace(view, stage_worker=template is worker))
+    return out
+
+
+def pod_instance_types(pod: Mapping[str, Any]) -> tuple[str, ...]:
+    """The instance types a pod's required node affinity allows (empty: any)."""
+    return _affinity_values(pod, "node.kubernetes.io/instance-type")
+
+
+def _affinity_values(pod: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    required: Any = (((pod.get("affinity") or {}).get("nodeAffinity") or {})
+                     .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    values: list[str] = []
+    for term in required.get("nodeSelectorTerms") or []:
+        for expr in term.get("matchExpressions") or []:
+            if expr.get("key") == key and expr.get("operator") == "In":
+                values += [str(v) for v in expr.get("values") or []]
+    return tuple(dict.fromkeys(values))
+
+
+def _probe_window(probe: Mapping[str, Any]) -> float:
+    """How long a probe may fail before it counts: initialDelaySeconds + periodSeconds x failureThreshold."""
+    return float(probe.get("initialDelaySeconds") or 0) + float(probe.get("periodSeconds") or 10) * float(
+        probe.get("failureThreshold") or 3)
+
+
+def _probe_as_healthcheck(c: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The startup probe (else readiness) as a Docker health check: its command, and the window the model has to
+    load. Without a startup probe the liveness probe runs from the start and restarts the container when its window
+    runs out, so that window (else the readiness one) is the load window."""
+    probe: Any = c.get("startupProbe") or c.get("readinessProbe")
+    if not probe:
+        return None
+    if "exec" in probe:
+        tests = ["CMD", *[str(x) for x in (probe["exec"] or {}).get("command") or []]]
+    elif "httpGet" in probe:
+        tests = ["HTTP", str((probe["httpGet"] or {}).get("path", "/"))]
+    else:
+        tests = ["TCP"]
+    window = _probe_window(c.get("startupProbe") or c.get("livenessProbe") or probe)
+    return {"tests": tests, "startPeriod": f"{int(window)}s"}
+
+
+def _view(name: str, c: Mapping[str, Any], intent: Mapping[str, Any], pod: Mapping[str, Any],
+          types: tuple[str, ...], resource_type: str) -> ContainerView:
+    env_items: Any = c.get("env") or []
+    plain = {str(e.get("name")): str(e["value"]) for e in env_items if isinstance(e, Mapping) and "value" in e}
+    limits: Any = (c.get("resources") or {}).get("limits") or {}
+    gpus = limits.get("nvidia.com/gpu")
+    # The container's own image, not the pod's llmstack.image annotation (a sidecar, or an image changed by hand).
+    own = {Key.IMAGE.label: str(c["image"])} if c.get("image") else {}
+    shaped: dict[str, Any] = {
+        "labels": [{"label": str(k), "value": str(v)} for k, v in {**intent, **own}.items()],
+        "envs": [f"{k}={v}" for k, v in plain.items()],
+        "entrypoints": list(c.get("command") or []),
+        "command": list(c.get("args") or []),
+        "gpus": "all" if gpus and float(gpus) > 0 else None,
+        # Deployments, DaemonSets, StatefulSets and LWS restart their pods; a Job's pods run to completion.
+        "restart": "always" if resource_type != JOB else "on-failure",
+        "maxRetryCount": 1,
+    }
+    if c.get("image"):
+        shaped["image"] = str(c["image"])
+    if (health := _probe_as_healthcheck(c)) is not None:
+        shaped["healthcheck"] = health
+    credentials = {var for e in engines().values() for var in e.secrets}
+    refs = tuple(sorted(str(e.get("name")) for e in env_items
+                        if isinstance(e, Mapping) and ((e.get("valueFrom") or {}).get("secretKeyRef"))))
+    return ContainerView(name, shaped, kubernetes=True, tolerations=tuple(pod.get("tolerations") or ()),
+                         instance_types=types, plain_secrets=tuple(sorted(set(plain) & credentials)),
+                         secret_refs=refs, runs_to_completion=resource_type == JOB)
+
+
+def tolerates_gpu(view: ContainerView) -> bool:
+    return any(str(t.get("key")) == "nvidia.com/gpu" or (t.get("operator") == "Exists" and not t.get("key"))
+               for t in view.tolerations)

@@ -22,12 +22,16 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from llmstack.labels import CONTAINER, POD_KINDS
+from policies.props import ContainerView, containers
+
 Policy = ResourceValidationPolicy | StackValidationPolicy
 # How a validator reports: (message) for a resource policy, (message, urn) for a stack policy. pulumi_policy's own
 # ReportViolation alias requires the urn argument even where it is optional at runtime.
 Report = Callable[..., None]
 ResourceValidator = Callable[[ResourceValidationArgs, Report], None]
 StackValidator = Callable[[StackValidationArgs, Report], None]
+ContainerValidator = Callable[[ContainerView, ResourceValidationArgs, Report], None]
 
 _REGISTERED: list[Policy] = []
 
@@ -49,6 +53,25 @@ def resource_policy(name: str, *, types: tuple[str, ...], description: str,
 
         _REGISTERED.append(ResourceValidationPolicy(name=name, description=description, validate=of_type,
                                                     enforcement_level=level, config_schema=_schema(config)))
+        return validate
+
+    return register
+
+
+def container_policy(name: str, *, description: str, level: EnforcementLevel = EnforcementLevel.MANDATORY,
+                     config: Mapping[str, Any] | None = None) -> Callable[[ContainerValidator], ContainerValidator]:
+    """Register a policy over serving containers, whatever runs them: a Docker container, or each container of a
+    Kubernetes workload's pod templates (`policies.props.containers`), so one rule guards every target. A Job's
+    containers (they run to completion: staging a model) are not serving ones."""
+
+    def register(validate: ContainerValidator) -> ContainerValidator:
+        def each(args: ResourceValidationArgs, report: Report) -> None:
+            for view in containers(args.resource_type, args.name, args.props):
+                if not view.runs_to_completion:
+                    validate(view, args, report)
+
+        resource_policy(name, types=(CONTAINER, *POD_KINDS), description=description, level=level,
+                        config=config)(each)
         return validate
 
     return register

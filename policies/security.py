@@ -19,8 +19,19 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs
 
 from llmstack.engines import engines
-from llmstack.images import MOVING_TAGS, parse_image
-from llmstack.labels import CONTAINER, EBS_VOLUME, INSTANCE, LAUNCH_TEMPLATE, REMOTE_COMMAND, REMOTE_IMAGE, Key
+from llmstack.images import MOVING_TAGS, floating_tag, parse_image
+from llmstack.labels import (
+    CONFIGMAP,
+    CONTAINER,
+    EBS_VOLUME,
+    EC2_NODE_CLASS,
+    INSTANCE,
+    LAUNCH_TEMPLATE,
+    POD_KINDS,
+    REMOTE_COMMAND,
+    REMOTE_IMAGE,
+    Key,
+)
 from policies import props as p
 from policies.registry import Report, resource_policy
 
@@ -32,7 +43,8 @@ SECRET_ENV = tuple(sorted({var for e in engines().values() for var in e.secrets}
 SECRET_VALUE_RE = re.compile(
     r"(?<![\w/])(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{16,}|nvapi-[A-Za-z0-9_\-]{16,}|AKIA[0-9A-Z]{16})"
 )
-_ASSIGN_RE = re.compile(r"\b(" + "|".join(SECRET_ENV) + r")\s*[=:]\s*['\"]?([^\s'\";]+)")
+# A shell expansion (`${HF_TOKEN:-}`, `${HF_TOKEN:=x}`) reads the variable; it is not an assignment.
+_ASSIGN_RE = re.compile(r"(?<!\$\{)\b(" + "|".join(SECRET_ENV) + r")\s*[=:]\s*['\"]?([^\s'\";]+)")
 # A key file (the whole upload is one credential, readable by the owner only) is how Prometheus gets the gateway key.
 KEY_FILE_MODES = ("0400", "0440", "0600", "400", "440", "600")
 
@@ -47,10 +59,10 @@ def _plain_secrets(text: str) -> list[str]:
 
 @resource_policy(
     "images-pinned",
-    types=(REMOTE_IMAGE, CONTAINER),
-    description=f"Outside dev, every RemoteImage and container image has a release tag (not {', '.join(MOVING_TAGS)}) "
-    f"or a digest. The environment is the {Key.ENVIRONMENT.label} label, the {Key.ENVIRONMENT.tag} tag, or the "
-    "stack name.",
+    types=(REMOTE_IMAGE, CONTAINER, *POD_KINDS),
+    description=f"Outside dev, every RemoteImage and container image (Docker or a pod's) has a release tag (not "
+    f"{', '.join(MOVING_TAGS)}) or a digest. The environment is the {Key.ENVIRONMENT.label} label or annotation, the "
+    f"{Key.ENVIRONMENT.tag} tag, or the stack name.",
     config={
         "exemptEnvironments": {"type": "array", "items": {"type": "string"}, "default": ["dev"]},
         "movingTags": {"type": "array", "items": {"type": "string"}, "default": list(MOVING_TAGS)},
@@ -58,34 +70,45 @@ def _plain_secrets(text: str) -> list[str]:
 )
 def images_pinned(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type == REMOTE_IMAGE:
-        ref = str(args.props.get("name") or "")
-    else:
-        ref = p.container_image(args.props) or ""
+        _pinned(args.name, str(args.props.get("name") or ""), p.environment(args.props), args, report)
+        return
+    for c in p.containers(args.resource_type, args.name, args.props):
+        ref = p.container_image(c.props) or ""
         if not ref:
-            args.not_applicable(f"container '{args.name}' has no {Key.IMAGE.label} label and its image is an id")
+            args.not_applicable(f"container '{c.name}' has no {Key.IMAGE.label} label and its image is an id")
             return
+        _pinned(c.name, ref, p.environment(c.props), args, report)
+
+
+def _pinned(name: str, ref: str, env: str | None, args: ResourceValidationArgs, report: Report) -> None:
     config = args.get_config()
-    env = p.environment(args.props)
     if env in p.config_list(config, "exemptEnvironments", ["dev"]):
         return
     image = parse_image(ref)
     if image.digest:
         return
     moving = p.config_list(config, "movingTags", MOVING_TAGS)
-    if image.tag is None or image.tag in moving:
+    floating = floating_tag(image.tag) if image.tag and image.tag not in moving else None
+    if image.tag is None or image.tag in moving or floating:
         tag = image.tag or "latest (no tag)"
-        report(f"'{args.name}' uses {ref}: tag {tag} moves, so what runs changes on the next pull"
+        why = f" ({floating})" if floating else ""
+        report(f"'{name}' uses {ref}: tag {tag} moves{why}, so what runs changes on the next pull"
                f"{' in ' + env if env else ''}. Fix: pin a release tag (and @sha256 digest), as the engine table "
                "does.")
 
 
 @resource_policy(
     "imdsv2-required",
-    types=(INSTANCE, LAUNCH_TEMPLATE),
-    description="EC2 instances and launch templates require IMDSv2 (metadataOptions.httpTokens = required).",
+    types=(INSTANCE, LAUNCH_TEMPLATE, EC2_NODE_CLASS),
+    description="EC2 instances, launch templates and Karpenter EC2NodeClasses require IMDSv2 "
+    "(metadataOptions.httpTokens = required; an EC2NodeClass without metadataOptions gets Karpenter's default, "
+    "required with hop limit 1).",
 )
 def imdsv2_required(args: ResourceValidationArgs, report: Report) -> None:
-    options: Any = args.props.get("metadataOptions") or {}
+    props: Any = (args.props.get("spec") or {}) if args.resource_type == EC2_NODE_CLASS else args.props
+    if args.resource_type == EC2_NODE_CLASS and "metadataOptions" not in props:
+        return  # Karpenter's default (nodeclasses.md "spec.metadataOptions" @ v1.14)
+    options: Any = props.get("metadataOptions") or {}
     if options.get("httpEndpoint") == "disabled" or options.get("httpTokens") == "required":
         return
     report(f"'{args.name}' allows IMDSv1 (metadataOptions.httpTokens is {options.get('httpTokens') or 'unset'}),"
@@ -95,8 +118,8 @@ def imdsv2_required(args: ResourceValidationArgs, report: Report) -> None:
 
 @resource_policy(
     "ebs-encrypted",
-    types=(INSTANCE, EBS_VOLUME, LAUNCH_TEMPLATE),
-    description="EC2 root and EBS block devices, EBS volumes and launch-template volumes are encrypted.",
+    types=(INSTANCE, EBS_VOLUME, LAUNCH_TEMPLATE, EC2_NODE_CLASS),
+    description="EC2 root and EBS block devices, EBS volumes, launch-template and EC2NodeClass volumes are encrypted.",
 )
 def ebs_encrypted(args: ResourceValidationArgs, report: Report) -> None:
     props = args.props
@@ -111,7 +134,8 @@ def ebs_encrypted(args: ResourceValidationArgs, report: Report) -> None:
         if props.get("encrypted") is not True:
             bad.append("the volume")
     else:
-        for i, m in enumerate(props.get("blockDeviceMappings") or []):
+        mappings: Any = (props.get("spec") or {} if args.resource_type == EC2_NODE_CLASS else props)
+        for i, m in enumerate(mappings.get("blockDeviceMappings") or []):
             ebs: Any = m.get("ebs") or {}
             if ebs and str(ebs.get("encrypted")).lower() != "true":
                 bad.append(f"blockDeviceMappings[{i}]")
@@ -159,10 +183,11 @@ def _user_data(props: Mapping[str, Any]) -> str:
 
 @resource_policy(
     "secrets-not-plaintext",
-    types=(CONTAINER, INSTANCE, LAUNCH_TEMPLATE, REMOTE_COMMAND),
+    types=(CONTAINER, *POD_KINDS, CONFIGMAP, INSTANCE, LAUNCH_TEMPLATE, REMOTE_COMMAND),
     description="NGC_API_KEY, HF_TOKEN, LITELLM_MASTER_KEY and credential-looking values (sk-..., hf_..., "
-    "nvapi-...) never appear in container commands, labels, health checks, uploads or other env vars, EC2 user "
-    "data or remote commands; credentials travel only as secret env vars (or owner-only key files).",
+    "nvapi-...) never appear in container commands, labels, health checks, uploads or other env vars, ConfigMaps, EC2 "
+    "user data or remote commands; credentials travel only as secret env vars (on Kubernetes, secretKeyRefs to a "
+    "Secret) or owner-only key files.",
 )
 def secrets_not_plaintext(args: ResourceValidationArgs, report: Report) -> None:
     props = args.props
@@ -170,6 +195,16 @@ def secrets_not_plaintext(args: ResourceValidationArgs, report: Report) -> None:
         where = _container_findings(props)
         fix = ("pass credentials as Pulumi secrets into the container env (NGC_API_KEY, HF_TOKEN, "
                "LITELLM_MASTER_KEY) and reference them (os.environ/VAR, $VAR) everywhere else")
+    elif args.resource_type in POD_KINDS:
+        where = [f"{c.name} env {var}" for c in p.containers(args.resource_type, args.name, props)
+                 for var in c.plain_secrets]
+        where += [f"{c.name} {w}" for c in p.containers(args.resource_type, args.name, props)
+                  for w in _container_findings(c.props)]
+        fix = "read credentials from a Secret (env[].valueFrom.secretKeyRef), never as env[].value"
+    elif args.resource_type == CONFIGMAP:
+        data: Any = props.get("data") or {}
+        where = [f"data.{k} ({s})" for k, v in data.items() for s in _plain_secrets(str(v))]
+        fix = "a ConfigMap is plaintext: keep credentials in a Secret and reference them (os.environ/VAR)"
     elif args.resource_type in (INSTANCE, LAUNCH_TEMPLATE):
         where = [f"userData ({s})" for s in _plain_secrets(_user_data(props))]
         fix = "user data is plaintext in state: fetch secrets at boot (SSM Parameter Store / Secrets Manager)"

@@ -24,8 +24,10 @@ STACKS_DIR = ROOT / "stacks"
 PROGRAM = ROOT / "__main__.py"
 POLICY_PACK = ROOT / "policies"
 EXAMPLES = ROOT / "examples"
-STACKS = ("dev", "staging", "prod")
+STACKS = ("dev", "staging", "prod")  # the Docker targets (local, aws)
 AWS_STACKS = ("staging", "prod")
+KUBERNETES_STACKS = ("prod-eks", "frontier-eks")
+ALL_STACKS = (*STACKS, *KUBERNETES_STACKS)
 BAD_STACK = ROOT / "tests" / "policies" / "bad" / "Pulumi.bad.yaml"  # a stack file with every anti-pattern
 
 
@@ -52,10 +54,12 @@ _which = shutil.which
 @pytest.fixture(scope="session", autouse=True)
 def _hub_on_loopback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Tests send traffic only to loopback: a Hub repo id that reaches the planner (a fuzzed model name, say) is
-    fetched from a closed loopback port, and its cache is a temporary folder."""
+    fetched from a closed loopback port, and its cache is a temporary folder. So are the known_hosts and key files
+    the AWS program writes."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
         patch.setenv("LLMSTACK_CACHE", str(tmp_path_factory.mktemp("llmstack-cache")))
+        patch.setenv("LLMSTACK_SSH_DIR", str(tmp_path_factory.mktemp("llmstack-ssh")))
         yield
 
 
@@ -81,3 +85,8 @@ def stack(request: pytest.FixtureRequest, shipped: dict[str, ShippedStack]) -> S
 @pytest.fixture(params=AWS_STACKS)
 def aws_stack(request: pytest.FixtureRequest, shipped: dict[str, ShippedStack]) -> ShippedStack:
     return shipped[request.param]
+
+
+# The Kubernetes stacks' previews, shared by tests/k8s, tests/policies and tests/verify (defined there: they build on
+# the names above).
+from tests.k8s.stacks import k8s, k8s_stacks  # noqa: E402, F401

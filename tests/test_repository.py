@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 import subprocess
 
-from tests.conftest import ROOT
+from llmstack.spec import parse_spec, stack_config
+from llmstack.stackplan.costs import HOURS_PER_MONTH, fixed_costs
+from tests.conftest import ROOT, ShippedStack, stack_file
 
 MAP = ROOT / "docs" / "architecture.md"
 PACKAGES = ("llmstack", "components", "policies")
@@ -55,3 +57,12 @@ def test_nothing_cites_what_users_do_not_have() -> None:
     offenders = [path for path in _tracked() if not path.endswith(".lock") and (ROOT / path).is_file()
                  and pattern.search((ROOT / path).read_text(errors="replace"))]
     assert offenders == [], f"cite the public source or a doc in docs/ instead: {offenders}"
+
+
+def test_readme_target_costs_come_from_the_catalog(shipped: dict[str, ShippedStack]) -> None:
+    """The "Choosing a target" table quotes each AWS stack's fixed cost as `llmstack preview` computes it."""
+    readme = (ROOT / "README.md").read_text()
+    for name in ("staging", "prod", "prod-eks"):
+        spec = shipped[name].spec if name in shipped else parse_spec(stack_config(stack_file(name)))
+        hourly = sum(c.hourly_usd or 0.0 for c in fixed_costs(spec))
+        assert f"${hourly:.3f}/h (${hourly * HOURS_PER_MONTH:,.0f}/month)" in readme, name

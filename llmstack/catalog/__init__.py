@@ -77,6 +77,7 @@ class Instance(BaseModel):
     hourly_usd: float | None
     region: str = CATALOG_REGION
     note: str | None = None
+    efa: int = Field(default=0, ge=0)  # EFA interfaces (0: no EFA, so no multi-node serving)
 
     @property
     def selectable(self) -> bool:

@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from llmstack.errors import InputError
-from llmstack.planner import PlanRequest, fits_for_vram, load_config_file, parse_size
+from llmstack.planner import Plan, PlanRequest, fits_for_vram, load_config_file, parse_size
 from llmstack.planner import plan as make_plan
 from llmstack.planner.decide import WORKLOADS
+from llmstack.planner.multinode import MAX_NODES
 from llmstack.planner.units import fmt_gib
 
 
@@ -40,6 +41,8 @@ def _console() -> Console:
 @click.option("--tensor-parallel", type=int, help="Pin the TP size (1, 2, 4, 8).")
 @click.option("--workload", type=click.Choice(WORKLOADS), help="Decision framework input for engine auto.")
 @click.option("--instance", "instance_type", help="Check only this instance type (g6.xlarge).")
+@click.option("--max-nodes", type=click.IntRange(1, MAX_NODES), default=MAX_NODES, show_default=True,
+              help="Nodes one replica may span when no single node fits (pipeline parallel, kubernetes targets).")
 @click.option("--explain", is_flag=True, help="Show why every cheaper instance was rejected.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -57,6 +60,7 @@ def plan(
     tensor_parallel: int | None,
     workload: str | None,
     instance_type: str | None,
+    max_nodes: int,
     explain: bool,
     as_json: bool,
 ) -> None:
@@ -81,6 +85,7 @@ def plan(
             tensor_parallel=tensor_parallel,
             workload=workload,  # type: ignore[arg-type]  # click.Choice guards the Literal
             instance_type=instance_type,
+            max_nodes=max_nodes,
         )
     )
     if as_json:
@@ -88,15 +93,13 @@ def plan(
     else:
         con = _console()
         table = Table(title=f"{result.model}: {'fits' if result.fits else 'does NOT fit'}", show_header=False)
-        inst = result.instance
         rows = [
             ("params", f"{result.params:,}"),
             ("engine / format", f"{result.engine} / {result.quant}"),
-            (
-                "instance",
-                f"{inst.type} ({inst.gpus} x {inst.gpu or 'CPU'}, ${inst.hourly_usd}/h)" if inst else "-",
-            ),
-            ("tensor parallel", str(result.tensor_parallel)),
+            ("instance", _instance(result)),
+            ("pipeline x tensor parallel" if result.nodes > 1 else "tensor parallel",
+             f"{result.pipeline_parallel} x {result.tensor_parallel}" if result.nodes > 1
+             else str(result.tensor_parallel)),
             ("context x concurrency", f"{result.context} x {result.concurrency}"),
             ("weights (all GPUs)", fmt_gib(result.weights_bytes)),
             ("KV per token (per GPU)", f"{result.kv_bytes_per_token / 1024:.1f} KiB ({result.kv_dtype})"),
@@ -104,7 +107,7 @@ def plan(
             ("activations / compute", fmt_gib(result.memory.activation_bytes)),
             ("CUDA context + other", fmt_gib(result.memory.cuda_context_bytes + result.memory.other_bytes)),
             (
-                "total (per GPU)",
+                "total (per GPU, worst stage)" if result.nodes > 1 else "total (per GPU)",
                 f"{fmt_gib(result.total_bytes)} of {fmt_gib(result.memory.usable_bytes)} usable",
             ),
             (
@@ -118,16 +121,41 @@ def plan(
             table.add_row(k, v)
         con.print(table)
         con.print(result.memory.reason)
+        if result.stages:
+            stages = Table("stage (node)", "layers", "holds", "weights/GPU", "KV/GPU", "total/GPU",
+                           title="pipeline stages (vLLM's layer split)", title_justify="left")
+            for i, st in enumerate(result.stages):
+                holds = ", ".join(x for x, on in (("embeddings", st.embeddings), ("LM head", st.head)) if on)
+                stages.add_row(str(i), f"{st.first_layer}-{st.first_layer + st.layers - 1} ({st.layers})", holds,
+                               fmt_gib(st.weights_bytes), fmt_gib(st.kv_cache_bytes), fmt_gib(st.total_bytes))
+            con.print(stages)
         for note in result.notes:
             con.print(f"note: {note}")
         for s in result.suggestions:
             con.print(f"suggestion: {s}")
+        if result.alternatives:
+            alt = Table("instance types that fit (a node pool's list)", "GPUs",
+                        "nodes/replica" if result.nodes > 1 else "replicas/node", "$/h", "$/h per replica",
+                        title_justify="left")
+            for a in result.alternatives:
+                alt.add_row(a.type, f"{a.gpus} x {a.gpu}", str(result.nodes if result.nodes > 1 else a.replicas),
+                            f"{a.hourly_usd:g}",
+                            f"{a.usd_per_replica:g}")
+            con.print(alt)
         if explain and result.rejected:
             rej = Table("rejected (cheaper first)", "why")
             for r in result.rejected:
                 rej.add_row(r.instance, r.reason)
             con.print(rej)
     ctx.exit(0 if result.fits else 1)
+
+
+def _instance(result: Plan) -> str:
+    inst = result.instance
+    if inst is None:
+        return "-"
+    one = f"{inst.type} ({inst.gpus} x {inst.gpu or 'CPU'}, ${inst.hourly_usd}/h)"
+    return f"{result.nodes} x {one} = ${result.hourly_usd}/h" if result.nodes > 1 else one
 
 
 @click.command("fits")

@@ -12,10 +12,12 @@ from rich.table import Table
 from rich.tree import Tree
 
 from llmstack.errors import InputError
-from llmstack.labels import CONTAINER, INGRESS_RULE, INSTANCE, NETWORK, PREFIX, REMOTE_IMAGE, Key
+from llmstack.labels import CONFIGMAP, CONTAINER, INGRESS_RULE, INSTANCE, NETWORK, PREFIX, REMOTE_IMAGE, Key
 from llmstack.policy_check import Violation, analyze, load_policy_config, mandatory
 from llmstack.preview import ROOT, Registration, run_program
 from llmstack.spec import load_spec
+from llmstack.stackplan.costs import HOURS_PER_MONTH, CostLine, fixed_costs
+from llmstack.stackplan.gateway_sizing import size_gateway
 
 # The properties worth showing per resource type (the rest is in --json).
 _SHOWN = {
@@ -62,10 +64,16 @@ def _tree(title: str, registrations: list[Registration]) -> Tree:
 
 
 def _artifacts(registrations: list[Registration], out: Path) -> list[Path]:
-    """Files uploaded into containers (the LiteLLM config, prometheus.yml, alert rules), secrets left out."""
+    """Files uploaded into containers (the LiteLLM config, prometheus.yml, alert rules) and ConfigMap files
+    (Kubernetes), secrets left out."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for r in registrations:
+        if r.type == CONFIGMAP:
+            for key, content in (r.inputs.get("data") or {}).items():
+                path = out / f"{r.name}_{key}"
+                path.write_text(content)
+                written.append(path)
         for upload in r.inputs.get("uploads", []) or []:
             content = upload.get("content")
             if not isinstance(content, str):  # a secret (the gateway key file) arrives as a secret object
@@ -88,6 +96,14 @@ def _violations_table(violations: list[Violation]) -> Table:
     return table
 
 
+def _costs(costs: list[CostLine]) -> str:
+    known = [c.hourly_usd for c in costs if c.hourly_usd is not None]
+    parts = [f"{c.item} ${c.hourly_usd:.4g}/h" if c.hourly_usd is not None else f"{c.item} (no catalog price)"
+             for c in costs]
+    return (f"fixed cost: ${sum(known):.3f}/h, ${sum(known) * HOURS_PER_MONTH:,.0f}/month ({'; '.join(parts)}); "
+            "GPU nodes on top (`llmstack plan` per backend)")
+
+
 @click.command()
 @click.option("--stack", help="stack name: dev, staging or prod (stacks/Pulumi.<stack>.yaml)")
 @click.option("--stack-file", type=click.Path(path_type=Path), help="preview any stack file")
@@ -104,7 +120,9 @@ def preview(stack: str | None, stack_file: Path | None, out: Path | None, as_jso
     config = load_policy_config(policy_config)
     path = _stack_file(stack, stack_file)
     # A bad stack file fails here, naming its path, the field, the value and the fix; the program then plans it once.
-    load_spec(path)
+    spec = load_spec(path)
+    warnings = [w for w in (size_gateway(spec).warning,) if w]  # no planner call: the program plans once
+    costs = fixed_costs(spec)
     result = run_program(path)
     folder = out or Path(".llmstack") / "preview" / result.stack
     artifacts = _artifacts(result.registrations, folder)
@@ -119,6 +137,8 @@ def preview(stack: str | None, stack_file: Path | None, out: Path | None, as_jso
             "exports": {k: v for k, v in result.exports.items() if k != "master_key"},
             "violations": [v.to_json() for v in violations],
             "policy_result": "fail" if failed else "pass",
+            "warnings": warnings,
+            "fixed_costs": [{"item": c.item, "hourly_usd": c.hourly_usd} for c in costs],
         }
         click.echo(json.dumps(document, indent=2, default=str))
     else:
@@ -127,6 +147,10 @@ def preview(stack: str | None, stack_file: Path | None, out: Path | None, as_jso
         console.print(f"{len(resources)} resources; artifacts in {folder}: {', '.join(p.name for p in artifacts)}")
         if violations:
             console.print(_violations_table(violations))
+        if costs:
+            console.print(_costs(costs))
+        for warning in warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
         verdict = "[red]failed[/] (mandatory violations)" if failed else "[green]passed[/]"
         console.print(f"policy pack llm-inference-stack: {verdict}")
     if failed:

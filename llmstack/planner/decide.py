@@ -113,10 +113,12 @@ _BIG_FLOOR = 600
 _DOWNLOAD_BYTES_PER_S = 100 * 10**6
 
 
-def cold_start_seconds(weights_bytes: int, tensor_parallel: int = 1) -> int:
+def cold_start_seconds(weights_bytes: int, tensor_parallel: int = 1, *, loaded_bytes: int | None = None) -> int:
     """`startup_seconds` plus downloading the weights: the `start_period` of a container whose cache may be empty.
-    With Docker's `start_interval` probing every few seconds, a long start period costs nothing once it is ready."""
-    return startup_seconds(weights_bytes, tensor_parallel) + math.ceil(weights_bytes / _DOWNLOAD_BYTES_PER_S)
+    With Docker's `start_interval` probing every few seconds, a long start period costs nothing once it is ready.
+    `loaded_bytes`: what the slowest node loads (a pipeline stage), when not all of the weights."""
+    loaded = weights_bytes if loaded_bytes is None else loaded_bytes
+    return startup_seconds(loaded, tensor_parallel) + math.ceil(weights_bytes / _DOWNLOAD_BYTES_PER_S)
 
 
 def startup_seconds(weights_bytes: int, tensor_parallel: int = 1) -> int:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from llmstack.catalog import Gpu
 from llmstack.planner.arch import ModelArch
 from llmstack.planner.engines_memory import MemoryEstimate
+from llmstack.planner.pipeline import Stage
 from llmstack.planner.units import MIB
 
 
@@ -26,6 +27,7 @@ class PlanRequest(BaseModel):
     tensor_parallel: int | None = None
     workload: Literal["dev", "throughput", "structured", "cpu", "hopper-production"] | None = None
     instance_type: str | None = None
+    max_nodes: int = 1  # allow a model larger than one node to span up to this many (pipeline parallel)
 
 
 class InstanceRef(BaseModel):
@@ -35,6 +37,19 @@ class InstanceRef(BaseModel):
     gpu: str | None
     gpus: int
     hourly_usd: float | None
+
+
+class Alternative(BaseModel):
+    """An instance type where the chosen format and TP fit too: `replicas` copies per node, at `usd_per_replica`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    gpu: str
+    gpus: int
+    hourly_usd: float
+    replicas: int
+    usd_per_replica: float
 
 
 class Rejection(BaseModel):
@@ -66,9 +81,24 @@ class Plan(BaseModel):
     suggestions: list[str]
     startup_seconds: int
     notes: list[str] = []
+    # Every catalog instance type the same launch (format, TP, KV type) fits on, cheapest per replica first: what a
+    # Kubernetes node pool may offer (`llmstack plan` lists it). Empty when no instance fits.
+    alternatives: list[Alternative] = []
+    # Nodes per replica: >1 is pipeline parallel over `nodes` stages of `tensor_parallel` GPUs each (vLLM + Ray);
+    # `instance` is one node, `memory` the worst stage, `stages` every stage's per-GPU breakdown.
+    nodes: int = 1
+    pipeline_parallel: int = 1
+    stages: list[Stage] = []
+
+    @property
+    def hourly_usd(self) -> float | None:
+        """One replica: every node it spans."""
+        if self.instance is None or self.instance.hourly_usd is None:
+            return None
+        return round(self.instance.hourly_usd * self.nodes, 4)
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return {**self.model_dump(mode="json"), "hourly_usd": self.hourly_usd}
 
 
 def virtual_gpu(vram: int) -> Gpu:

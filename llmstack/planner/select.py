@@ -17,6 +17,7 @@ from llmstack.catalog import (
 )
 from llmstack.engines import engine as engine_by_name
 from llmstack.errors import InputError
+from llmstack.planner import multinode
 from llmstack.planner.arch import ModelArch
 from llmstack.planner.cpu import plan_cpu
 from llmstack.planner.decide import (
@@ -38,12 +39,14 @@ from llmstack.planner.engines_memory import (
 )
 from llmstack.planner.kv import kv_bytes_per_token
 from llmstack.planner.load import load_model
+from llmstack.planner.multinode import MAX_NODES
+from llmstack.planner.pipeline import Stage, stage_estimates
 from llmstack.planner.quant import format_family, is_gguf, normalize_quant
-from llmstack.planner.result import InstanceRef, Plan, PlanRequest, Rejection, virtual_gpu
+from llmstack.planner.result import Alternative, InstanceRef, Plan, PlanRequest, Rejection, virtual_gpu
 from llmstack.planner.units import GIB, fmt_gib, parse_size
 from llmstack.planner.weights import weight_bytes
 
-TP_SIZES = (1, 2, 4, 8)  # one node per backend, no pipeline parallel
+TP_SIZES = (1, 2, 4, 8)  # GPUs of one node; more nodes are pipeline stages (multinode.py)
 # Ollama default context by total VRAM (docs/sizing.md §6, docs/context-length.mdx): <24 GiB 4k, 24-48 GiB 32k,
 # >=48 GiB 256k, capped at the trained context.
 OLLAMA_CTX_STEPS = ((24 * GIB, 4096), (48 * GIB, 32768))
@@ -53,7 +56,9 @@ OLLAMA_CTX_MAX = 262144
 class _Attempt(BaseModel):
     quant: str
     tp: int
-    estimate: MemoryEstimate
+    estimate: MemoryEstimate  # multi-node: the worst stage
+    nodes: int = 1
+    stages: tuple[Stage, ...] = ()
 
 
 def default_context(model: ModelArch, engine: str, total_visible: int) -> int:
@@ -123,7 +128,9 @@ def plan(req: PlanRequest) -> Plan:
     if req.concurrency < 1:
         raise InputError("concurrency", req.concurrency, "Give at least 1 concurrent sequence.")
     if req.tensor_parallel is not None and req.tensor_parallel not in TP_SIZES:
-        raise InputError("tensor_parallel", req.tensor_parallel, "Use 1, 2, 4 or 8 (one node per backend).")
+        raise InputError("tensor_parallel", req.tensor_parallel, "Use 1, 2, 4 or 8 (GPUs of one node).")
+    if not 1 <= req.max_nodes <= MAX_NODES:
+        raise InputError("max_nodes", req.max_nodes, f"Use 1 to {MAX_NODES} nodes per replica.")
     if req.workload is not None and req.workload not in WORKLOADS:
         raise InputError("workload", req.workload, f"Use one of: {', '.join(WORKLOADS)}.")
     if sum(x is not None for x in (req.gpu, req.vram, req.instance_type)) > 1:
@@ -213,12 +220,25 @@ def _plan_gpu_candidates(
             closest is None or near.estimate.free_bytes > closest[3].estimate.free_bytes
         ):
             closest = (inst, gpu, engine, near)
+    if req.max_nodes > 1 and (layout := _multi_node(model, req, quant, rejected)) is not None:
+        att = _Attempt(quant=layout.quant, tp=layout.tensor_parallel, estimate=layout.worst, nodes=layout.nodes,
+                       stages=layout.stages)
+        return _make_plan(model, req, layout.engine, att, layout.instance, layout.gpu, rejected, [])
     if closest is None:
         raise _no_candidate(model, req, rejected)
     inst, gpu, engine, near = closest
     suggestions = _suggest(model, req, quant, engine)
     p = _make_plan(model, req, engine, near, None, gpu, rejected, suggestions)
     return p
+
+
+def _multi_node(model: ModelArch, req: PlanRequest, quant: str, rejected: list[Rejection]) -> multinode.Layout | None:
+    """A layout over 2..max_nodes nodes (vLLM only; `engine: auto` means vLLM here)."""
+    engine = "vllm" if req.engine.strip().lower() == "auto" else req.engine.strip().lower()
+    rows = [(inst, gpu) for inst, gpu, _ in _candidates(req) if inst is not None]
+    context = req.context or default_context(model, engine, 0)
+    return multinode.search(model, quant, engine, rows, req.max_nodes, context, req.concurrency, req.kv_dtype,
+                            rejected)
 
 
 def _make_plan(
@@ -256,6 +276,12 @@ def _make_plan(
     )
     if inst is None and req.vram is None and req.gpu is not None and est.fits:
         notes.append(f"No catalog instance has {gpu.name}; sized for {att.tp} x {gpu.name}.")
+    allowed = {i.type for i, _, _ in _candidates(req) if i is not None}  # a pinned GPU or workload narrows them
+    alternatives = (_alternatives(model, engine, att, est.context, est.concurrency, req.kv_dtype, allowed)
+                    if inst else [])
+    if att.nodes > 1:
+        notes.append(f"{att.nodes} nodes per replica: pipeline parallel {att.nodes} x tensor parallel {att.tp} "
+                     f"(vLLM with Ray); the stages hold {', '.join(str(st.layers) for st in att.stages)} layers.")
     return Plan(
         model=model.name,
         params=model.params,
@@ -274,9 +300,44 @@ def _make_plan(
         memory=est,
         rejected=rejected,
         suggestions=suggestions,
-        startup_seconds=cold_start_seconds(wb, att.tp),
+        startup_seconds=cold_start_seconds(wb, att.tp, loaded_bytes=max(
+            (st.weights_bytes * att.tp for st in att.stages), default=None)),
         notes=notes,
+        alternatives=alternatives,
+        nodes=att.nodes,
+        pipeline_parallel=att.nodes,
+        stages=list(att.stages),
     )
+
+
+ALTERNATIVES = 8  # how many instance types a plan lists (and a node pool may offer)
+
+
+def _alternatives(model: ModelArch, engine: str, att: _Attempt, context: int, concurrency: int,
+                  kv_dtype: str, allowed: set[str]) -> list[Alternative]:
+    """The selectable instance types this exact launch fits on, whose GPU count is a multiple of its TP (so each
+    replica gets whole GPUs), cheapest per replica first. Multi-node: types with EFA and exactly TP GPUs where every
+    stage fits."""
+    found = []
+    for inst in instances().values():
+        if not inst.selectable or inst.gpus % att.tp or inst.hourly_usd is None or inst.type not in allowed:
+            continue
+        if att.nodes > 1 and (inst.gpus != att.tp or not inst.efa):
+            continue
+        gpu = gpu_by_name(inst.gpu)
+        if format_family(att.quant) == "fp8" and not gpu.fp8:
+            continue
+        if att.nodes > 1:
+            _, worst = stage_estimates(model, att.quant, engine, context, concurrency, gpu, att.tp, att.nodes,
+                                       kv_dtype)
+            if worst.fits:
+                found.append(Alternative(type=inst.type, gpu=inst.gpu, gpus=inst.gpus, hourly_usd=inst.hourly_usd,
+                                         replicas=1, usd_per_replica=round(inst.hourly_usd * att.nodes, 4)))
+        elif estimate_memory(model, att.quant, engine, context, concurrency, gpu, att.tp, kv_dtype).fits:
+            replicas = inst.gpus // att.tp
+            found.append(Alternative(type=inst.type, gpu=inst.gpu, gpus=inst.gpus, hourly_usd=inst.hourly_usd,
+                                     replicas=replicas, usd_per_replica=round(inst.hourly_usd / replicas, 4)))
+    return sorted(found, key=lambda a: (a.usd_per_replica, a.hourly_usd))[:ALTERNATIVES]
 
 
 def _no_candidate(model: ModelArch, req: PlanRequest, rejected: list[Rejection]) -> InputError:
@@ -347,11 +408,12 @@ def _suggest(model: ModelArch, req: PlanRequest, quant: str, engine: str) -> lis
         need = weight_bytes(model, qs[-1] if qs else quant)
         node = gpu.visible_bytes * gpus
         nodes = -(-need // int(node * 0.85))
+        more = (f"allow {nodes} nodes per replica with max_nodes (pipeline parallel with vLLM, on a kubernetes "
+                f"target)" if req.max_nodes < nodes <= MAX_NODES
+                else f"that is more than the {MAX_NODES} nodes one replica may span")
         out.append(
             f"{qs[-1] if qs else quant} weights alone are {fmt_gib(need)}: more than one {where} "
-            f"({gpus} x {fmt_gib(gpu.visible_bytes)}); it needs about {nodes} nodes with pipeline "
-            f"parallelism, "
-            "which llmstack does not support (one node per backend)."
+            f"({gpus} x {fmt_gib(gpu.visible_bytes)}); it needs about {nodes} nodes: {more}."
         )
     return out
 

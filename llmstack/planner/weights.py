@@ -33,27 +33,27 @@ def _int8_bytes(t: Tensor) -> int:
     return (t.ne0 * t.rows + t.rows * 2) * t.experts  # int8 weight + fp16 per-channel scale
 
 
+def safetensors_tensor_bytes(m: ModelArch, t: Tensor, quant: str) -> int:
+    """Bytes of one tensor in a safetensors format (bf16/fp16, fp8, int8, awq, gptq)."""
+    # embedding, lm_head, norms, biases and MoE routers stay 16-bit in every safetensors format
+    if quant in {"bf16", "fp16"} or t.kind != "linear":
+        return t.numel * 2
+    if quant in {"awq", "gptq"}:
+        return _int4_bytes(t)
+    if quant == "fp8":
+        return _fp8_bytes(t, block_scales=m.native_format == "fp8" and m.is_mla)  # DeepSeek-V3 style block FP8
+    if quant == "int8":
+        return _int8_bytes(t)
+    raise AssertionError(quant)  # pragma: no cover - normalize_quant guards this
+
+
 @cache
 def _weight_bytes(m: ModelArch, quant: str) -> int:
     if quant in GGUF_QUANTS:
         return gguf_bytes(m, quant)
     if m.safetensors_total_bytes and m.native_format == quant:
         return m.safetensors_total_bytes  # exact: model.safetensors.index.json metadata.total_size
-    total = 0
-    block = m.native_format == "fp8" and m.is_mla  # DeepSeek-V3 style block FP8
-    for t in tensors(m):
-        # embedding, lm_head, norms, biases and MoE routers stay 16-bit in every safetensors format
-        if quant in {"bf16", "fp16"} or t.kind != "linear":
-            total += t.numel * 2
-        elif quant in {"awq", "gptq"}:
-            total += _int4_bytes(t)
-        elif quant == "fp8":
-            total += _fp8_bytes(t, block_scales=block)
-        elif quant == "int8":
-            total += _int8_bytes(t)
-        else:  # pragma: no cover - normalize_quant guards this
-            raise AssertionError(quant)
-    return total
+    return sum(safetensors_tensor_bytes(m, t, quant) for t in tensors(m))
 
 
 def weight_bytes(model: ModelArch, quant: str) -> int:

@@ -20,6 +20,8 @@ from llmstack.spec import Gateway
 from llmstack.stackplan.launch import Launch
 
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
+# The engines' API key in the gateway container (engine table: litellm secrets); model entries read it (§1.1).
+ENGINE_KEY_ENV = "LLMSTACK_ENGINE_API_KEY"
 CONFIG_PATH = "/app/config.yaml"
 # LiteLLM boots in well under a minute; its upstream compose gives 40 s (docs/engines.md §3), doubled here.
 START_PERIOD_S = 80
@@ -46,6 +48,13 @@ LITELLM_SETTINGS = frozenset({
     "num_retries", "fallbacks", "default_fallbacks", "context_window_fallbacks", "cache", "cache_params",
     "drop_params", "modify_params", "prometheus_metrics_config", "require_auth_for_metrics_endpoint",
 })
+# The LiteLLM series the stack uses: the alert rules' (llmstack/monitoring/rules.py) and the deployment health and
+# fallback series docs/gateway.md points to. Names as LiteLLM 1.108.7 defines them (DEFINED_PROMETHEUS_METRICS in
+# litellm/types/integrations/prometheus.py); counters are exposed with a `_total` suffix.
+PROMETHEUS_METRICS = (
+    "litellm_proxy_total_requests_metric", "litellm_proxy_failed_requests_metric", "litellm_deployment_cooled_down",
+    "litellm_deployment_state", "litellm_deployment_successful_fallbacks", "litellm_deployment_failed_fallbacks",
+)
 # Keys that appear in example configs but are not LiteLLM settings: dropped with only a log line (§7.4).
 DROPPED_KEYS = frozenset({"enable_fallback", "fallback_route_order", "health_check_enabled"})
 
@@ -94,12 +103,15 @@ class GatewayPlan:
 
 
 def plan_gateway(settings: Gateway, routes: Sequence[RouteTarget], *, environment: str, node: str | None = None,
-                 instance_type: str | None = None) -> GatewayPlan:
-    """The LiteLLM container for these (already validated) settings and routes."""
+                 instance_type: str | None = None, workers: int = 1) -> GatewayPlan:
+    """The LiteLLM container for these (already validated) settings and routes; `workers` from the gateway sizing."""
     eng = engine("litellm")
+    command: tuple[str, ...] = ("--config", CONFIG_PATH, "--port", str(eng.port))
+    if workers > 1:  # one process per vCPU (gateway_sizing.py); 1 is LiteLLM's default
+        command += ("--num_workers", str(workers))
     launch = Launch(
         image=settings.image or eng.image_ref(), entrypoint=None,
-        command=("--config", CONFIG_PATH, "--port", str(eng.port)), env=dict(eng.env), secret_env=dict(eng.secrets),
+        command=command, env=dict(eng.env), secret_env=dict(eng.secrets),
         port=eng.port, health=eng.health, start_period_s=START_PERIOD_S, cache_dir="/app/cache", shm_size_mb=None,
         gpus=False,
         labels=labels.make(Role.GATEWAY, environment, engine=eng.name, config_path=CONFIG_PATH, node=node,
@@ -110,11 +122,15 @@ def plan_gateway(settings: Gateway, routes: Sequence[RouteTarget], *, environmen
 
 def deployment(route: Route) -> dict[str, Any]:
     eng = engine(route.engine)
+    # LiteLLM's embedding() knows ollama/, not ollama_chat/ (§7.6)
+    provider = (eng.litellm_embedding_provider or eng.litellm_provider) if route.embedding else eng.litellm_provider
     params: dict[str, Any] = {
-        "model": f"{eng.litellm_provider}/{route.served_name}",
+        "model": f"{provider}/{route.served_name}",
         "api_base": route.base_url.rstrip("/") + eng.api_path,
     }
-    if eng.needs_api_key_for_litellm:
+    if eng.api_key is not None:  # the engine requires the stack's engine key (§1.1)
+        params["api_key"] = f"os.environ/{ENGINE_KEY_ENV}"
+    elif eng.needs_api_key_for_litellm:
         params["api_key"] = UNUSED_KEY
     entry: dict[str, Any] = {"model_name": route.model_name, "litellm_params": params}
     if route.embedding:
@@ -151,6 +167,8 @@ def render_config(gateway: Gateway, routes: list[Route]) -> dict[str, Any]:
         "litellm_settings": {
             "callbacks": ["prometheus"],
             "require_auth_for_metrics_endpoint": True,
+            # Only the series the stack reads: the others (~80) become no-ops, measured cheaper per request.
+            "prometheus_metrics_config": [{"group": "llmstack", "metrics": list(PROMETHEUS_METRICS)}],
             "force_ipv4": True,
             "request_timeout": gateway.timeout,
         },

@@ -10,9 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from llmstack import labels
+from llmstack.engines import engine
 from llmstack.labels import Key, Role
 from llmstack.monitoring import (
     DEFAULT_RULE_FILES,
+    ENGINE_CREDENTIALS_FILE,
     LITELLM_CREDENTIALS_FILE,
     DcgmTarget,
     ScrapeTarget,
@@ -48,6 +50,12 @@ class MonitoringPlan:
     rules: str
     credentials_path: str  # the gateway key file (owned by `credentials_uid`, mode 0400)
     credentials_uid: str
+    engine_credentials_path: str = ENGINE_CREDENTIALS_FILE  # the engines' key file, the same way
+
+    @property
+    def engine_key_needed(self) -> bool:
+        """Whether an engine Prometheus scrapes needs the engine key on its metrics path (llama.cpp)."""
+        return any(engine(t.engine).scrape_needs_key for t in self.targets)
 
     @property
     def config_path(self) -> str:
@@ -63,7 +71,8 @@ class MonitoringPlan:
         scrape = [ScrapeTarget(engine=t.engine, backend=t.name, model=t.model, node=t.node, address=addresses[t.name])
                   for t in self.targets]
         dcgm = [DcgmTarget(node=n, address=f"{gpu_addresses[n]}:{exporter.port}") for n in self.gpu_nodes]
-        return render_prometheus_yaml(scrape, litellm_target=self.gateway_address, dcgm_targets=dcgm)
+        return render_prometheus_yaml(scrape, litellm_target=self.gateway_address, dcgm_targets=dcgm,
+                                      engine_credentials_file=self.engine_credentials_path)
 
 
 def plan_monitoring(targets: Sequence[EngineTarget], gpu_nodes: Sequence[str], *, environment: str, node: str,

@@ -39,6 +39,7 @@ class Node:
     gpus: int = 0
     hourly_usd: float | None = None
     root_volume_gb: int = ROOT_FLOOR_GB
+    ami: str | None = None  # pinned AMI (target.ami); None: the node resolves its SSM parameter once (docs/aws.md)
 
 
 LOCAL = Node("local", "local", None)
@@ -57,6 +58,8 @@ class Service:
     route: str
     sizing: Plan | None = None  # the planner's answer (None where the host is given, not sized)
     backend: Backend | None = None  # the spec entry this service serves (None for embeddings)
+    replicas: int = 1  # copies behind this one service (a Kubernetes Deployment's replicas; 1 on Docker hosts)
+    source: str = ""  # what the engine loads: a Hub repo id, `repo:QUANT` (GGUF) or an Ollama tag
 
     @property
     def container_name(self) -> str:
@@ -92,7 +95,7 @@ def size_backend(b: Backend, where: str) -> Plan:
     """The planner's answer for one backend; an error names the backend field at fault and what would fit."""
     request = PlanRequest(
         model=b.model, quant=b.quant, context=b.context, concurrency=b.concurrency, engine=b.engine,
-        kv_dtype=b.kv_dtype, tensor_parallel=b.tensor_parallel, instance_type=b.instance_type,
+        kv_dtype=b.kv_dtype, tensor_parallel=b.tensor_parallel, instance_type=b.instance_type, max_nodes=b.max_nodes,
     )
     try:
         result = plan(request)
@@ -120,10 +123,12 @@ def size_backend(b: Backend, where: str) -> Plan:
 
 
 def backend_services(
-    b: Backend, *, environment: str, gpu: bool, size: bool, where: str = "backend", root_volume_gb: int | None = None
+    b: Backend, *, environment: str, gpu: bool, size: bool, where: str = "backend", root_volume_gb: int | None = None,
+    per_replica: bool = True,
 ) -> list[Service]:
-    """The containers of one backend (one per replica). `size`: pick (or check the pinned) instance with the planner;
-    without it the host is given (local Docker, an existing machine) and only the format and launch are planned."""
+    """The containers of one backend: one per replica on Docker hosts (`per_replica`), or one service whose replicas a
+    workload controller runs (Kubernetes). `size`: pick (or check the pinned) instance with the planner; without it
+    the host is given (local Docker, an existing machine) and only the format and launch are planned."""
     eng = engine(b.engine)
     if not gpu and eng.needs_gpu:
         raise InputError(
@@ -147,12 +152,16 @@ def backend_services(
         quant=quant, context=b.context, concurrency=b.concurrency, tensor_parallel=tp,
         gpu_memory_utilization=(b.gpu_memory_utilization or eng.gpu_memory_utilization)
         if eng.memory_model == "preallocate" else None,
-        kv_dtype=kv_dtype, extra_args=b.extra_args,
+        kv_dtype=kv_dtype, extra_args=b.extra_args, pipeline_parallel=sizing.pipeline_parallel if sizing else 1,
     )
-    process = engine_command(eng, serving, gpu=gpu)
+    try:
+        process = engine_command(eng, serving, gpu=gpu)
+    except InputError as err:  # a setting the recipe cannot render (a KV cache type the engine lacks)
+        raise InputError(f"{where}.{err.field}", err.value, err.fix) from None
     services = []
-    for replica in range(b.replicas):
-        name = b.name if b.replicas == 1 else f"{b.name}-{replica}"
+    copies = b.replicas if per_replica else 1
+    for replica in range(copies):
+        name = b.name if copies == 1 else f"{b.name}-{replica}"
         if sizing is None or sizing.instance is None:
             node = LOCAL
         else:
@@ -161,15 +170,17 @@ def backend_services(
                         sizing.instance.hourly_usd, root)
         services.append(Service(
             name=name, role=Role.INFERENCE, engine=eng, node=node, served_name=serving.served_name, route=b.route,
-            sizing=sizing, backend=b,
+            sizing=sizing, backend=b, replicas=1 if per_replica else b.replicas, source=source,
             launch=Launch(
                 image=b.image or eng.image_ref(gpu=gpu), entrypoint=process.entrypoint, command=process.args,
                 env=process.env, secret_env=dict(eng.secrets), port=eng.port, health=health_test(eng, serving),
-                start_period_s=cold_start_seconds(weights, tp), cache_dir=eng.cache_dir, shm_size_mb=eng.shm_mb,
+                start_period_s=sizing.startup_seconds if sizing else cold_start_seconds(weights, tp),
+                cache_dir=eng.cache_dir, shm_size_mb=eng.shm_mb,
                 gpus=gpu,
                 labels=labels.make(
                     Role.INFERENCE, environment, backend=name, engine=b.engine, model=b.model, format=quant,
                     context=b.context, concurrency=b.concurrency, tensor_parallel=tp, kv_dtype=kv_dtype,
+                    pipeline_parallel=serving.pipeline_parallel if serving.pipeline_parallel > 1 else None,
                     node=node.name, instance_type=node.instance_type, gpu=node.gpu, gpus=node.gpus or None,
                     route=b.route, weights_bytes=weights, allow_gguf_on_vllm=True if b.allow_gguf_on_vllm else None,
                 ),
@@ -182,12 +193,15 @@ def embedding_service(e: Embeddings, *, environment: str, node: Node, name: str 
     """The embedding container: CPU only, so it never competes with generation for an inference GPU."""
     eng = engine(e.engine)
     source = serving_source(e.model, eng, "bf16", where="embeddings")
-    serving = ModelServing(source=source, served_name=source, quant="bf16", context=512, concurrency=1,
+    # The model's own maximum: Ollama truncates every input to its context (OLLAMA_CONTEXT_LENGTH); TEI reads it
+    # from the model's config itself.
+    context = load_model(e.model).max_position_embeddings
+    serving = ModelServing(source=source, served_name=source, quant="bf16", context=context, concurrency=1,
                            tensor_parallel=1, gpu_memory_utilization=None, kv_dtype="auto")
     process = engine_command(eng, serving, gpu=False)
     return Service(
         name=name, role=Role.EMBEDDING, engine=eng, node=node, served_name=serving.served_name,
-        route=e.gateway_model,
+        route=e.gateway_model, source=source,
         launch=Launch(
             image=e.image or eng.image_ref(gpu=False), entrypoint=process.entrypoint, command=process.args,
             env=process.env, secret_env=dict(eng.secrets), port=eng.port, health=health_test(eng, serving),

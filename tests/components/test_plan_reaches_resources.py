@@ -23,13 +23,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import components.stack
-from llmstack.engines import engine
+from llmstack.engines import ENGINE_API_KEY, engine
 from llmstack.errors import InputError
 from llmstack.labels import CONTAINER, INSTANCE, REMOTE_IMAGE, Key
 from llmstack.planner import select
 from llmstack.preview import PreviewResult, Registration, record
 from llmstack.spec import Gateway, StackSpec, parse_spec, stack_config
 from llmstack.stackplan import Launch, StackPlan, plan_stack
+from llmstack.stackplan.gateway_sizing import size_gateway
 from llmstack.stackplan.litellm_config import CONFIG_PATH
 from tests.components.helpers import docker_host, is_secret, labels, unwrap
 from tests.conftest import PROGRAM, STACKS, ShippedStack, stack_file
@@ -71,8 +72,8 @@ def expected_gateway_field(spec: StackSpec, field: str) -> object:
     value = getattr(spec.gateway, field)
     if field == "image":
         return value or engine("litellm").image_ref()
-    if field == "instance_type" and spec.target.kind == "aws":
-        return value or spec.target.cpu_instance_type
+    if field == "instance_type" and spec.target.kind == "aws":  # pinned, or sized for the load (gateway_sizing.py)
+        return size_gateway(spec).instance_type
     return value
 
 
@@ -84,8 +85,9 @@ def base_urls(plan: StackPlan, result: PreviewResult) -> dict[str, str]:
             else exported[s.name]["url"] for s in plan.services}
 
 
-# The config secrets the program runs with (`run_main`): only the master key.
-PROVIDED_SECRETS = {"masterKey"}
+# The config secrets the program runs with (`run_main`): the master key, and the engines' key the stack derives from
+# it when `engineApiKey` is not set (components/stack.py).
+PROVIDED_SECRETS = {"masterKey", ENGINE_API_KEY}
 
 
 def check_container(launch: Launch, container: Registration, result: PreviewResult, *, what: str) -> None:
@@ -245,8 +247,21 @@ def valid(config: dict[str, Any]) -> StackSpec:
     return spec
 
 
+# Kubernetes-only settings: a Docker stack that sets them is refused (tests/spec), so they have no home here; their
+# homes on Kubernetes are checked in tests/k8s/test_plan_reaches_resources.py.
+KUBERNETES_ONLY = {"replicas", "max_replicas"}
+
+
 def test_every_gateway_field_has_a_home() -> None:
-    assert set(GATEWAY_FIELD_HOMES) == set(Gateway.model_fields)
+    assert set(GATEWAY_FIELD_HOMES) | KUBERNETES_ONLY == set(Gateway.model_fields)
+
+
+@pytest.mark.parametrize("field", sorted(KUBERNETES_ONLY))
+def test_kubernetes_only_gateway_fields_are_refused_on_docker(field: str) -> None:
+    config = stack_config(stack_file("prod"))
+    config["gateway"] = {**config["gateway"], field: 3}
+    with pytest.raises(InputError, match=f"gateway.{field}"):
+        parse_spec(config)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -117,9 +117,11 @@ def test_nodes_network_observability_stack(generated: dict[str, Any]) -> None:
     assert outputs(generated, "Observability") == {"prometheusConfig": "string"}
     stack = generated["resources"]["llmstack:index:InferenceStack"]
     assert inputs(generated, "InferenceStack") == {"spec": "any", "masterKey": "string", "hfToken": "string",
-                                                    "ngcApiKey": "string", "sshPrivateKey": "string"}
+                                                    "ngcApiKey": "string", "sshPrivateKey": "string",
+                                                    "kubeconfig": "string", "engineApiKey": "string"}
     assert sorted(stack["requiredInputs"]) == ["masterKey", "spec"]
-    assert outputs(generated, "InferenceStack") == {"gatewayUrl": "string", "endpoints": "map<any>"}
+    assert outputs(generated, "InferenceStack") == {"gatewayUrl": "string", "endpoints": "map<any>",
+                                                     "access": "map<any>"}
     assert set(generated["types"]) == {"llmstack:index:GatewayRouteArgs", "llmstack:index:EngineTargetArgs",
                                        "llmstack:index:GpuHostArgs"}
 

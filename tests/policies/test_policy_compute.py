@@ -67,19 +67,30 @@ def test_shipped_stacks_keep_embeddings_off_gpus(results: dict[str, PreviewResul
         assert only(analyze_stack(_stack(results, env)), "embeddings-off-inference-gpu") == [], env
 
 
-def test_embedding_container_requesting_gpus_fails(results: dict[str, PreviewResult]) -> None:
-    resources = _stack(results, "prod")
+def _embeddings(resources: list[tuple[str, str, dict[str, Any]]], *, node: str | None = None,
+                gpu: bool = False) -> list[tuple[str, str, dict[str, Any]]]:
     for _, name, props in resources:
         if name == "embeddings-container":
-            props["deviceRequests"] = [{"driver": "nvidia", "count": -1, "capabilities": [["gpu"]]}]
-    found = only(analyze_stack(resources), "embeddings-off-inference-gpu")
-    assert len(found) == 1 and "requests GPUs" in found[0].message
+            if node:
+                set_label(props, "llmstack.node", node)
+            if gpu:
+                props["deviceRequests"] = [{"driver": "nvidia", "count": -1, "capabilities": [["gpu"]]}]
+    return resources
 
 
-def test_embedding_on_an_inference_gpu_node_fails(results: dict[str, PreviewResult]) -> None:
-    resources = _stack(results, "prod")
-    for _, name, props in resources:
-        if name == "embeddings-container":
-            set_label(props, "llmstack.node", "gpu-chat")
+def test_embeddings_requesting_the_inference_gpu_fail(results: dict[str, PreviewResult]) -> None:
+    resources = _embeddings(_stack(results, "prod"), node="gpu-chat", gpu=True)
     found = only(analyze_stack(resources), "embeddings-off-inference-gpu")
-    assert len(found) == 1 and "shares node gpu-chat" in found[0].message and "chat-container" in found[0].message
+    assert len(found) == 1 and "requests GPUs on node gpu-chat" in found[0].message
+    assert "chat-container" in found[0].message
+
+
+def test_cpu_embeddings_on_a_gpu_host_pass(results: dict[str, PreviewResult]) -> None:
+    """GPU sharing, not host sharing: the dev laptop with a GPU runs TEI on the CPU beside a GPU engine."""
+    resources = _embeddings(_stack(results, "prod"), node="gpu-chat")
+    assert only(analyze_stack(resources), "embeddings-off-inference-gpu") == []
+
+
+def test_gpu_embeddings_on_their_own_node_pass(results: dict[str, PreviewResult]) -> None:
+    resources = _embeddings(_stack(results, "prod"), gpu=True)  # the CPU node: no inference GPU there
+    assert only(analyze_stack(resources), "embeddings-off-inference-gpu") == []

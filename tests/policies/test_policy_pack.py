@@ -24,7 +24,9 @@ EXPECTED = {
     "no-gguf-on-vllm", "quantization-matches-engine", "container-healthcheck-required", "restart-policy-required",
     "context-limit-required", "model-fits-gpu", "embeddings-off-inference-gpu", "gateway-on-cpu-node",
     "gateway-master-key-secret", "gateway-config-valid", "litellm-version-safe", "images-pinned", "ipv6-disabled",
-    "no-public-inference-ports", "imdsv2-required", "ebs-encrypted", "secrets-not-plaintext",
+    "no-public-inference-ports", "engine-ports-security-groups-only", "imdsv2-required", "ebs-encrypted",
+    "secrets-not-plaintext", "no-exposed-engine-services", "ingress-tls-and-cidrs", "eks-api-endpoint-restricted",
+    "gateway-highly-available", "multi-node-on-kubernetes", "multi-node-gpus-per-pod", "multi-node-placement",
 }
 
 
@@ -94,5 +96,5 @@ def test_the_cli_way_real_process_and_grpc(results: dict[str, PreviewResult]) ->
 
 def test_pack_directory_holds_only_the_pack() -> None:
     assert sorted(p.name for p in Path(POLICY_PACK).glob("*.py")) == [
-        "__init__.py", "__main__.py", "compute.py", "gateway.py", "network.py", "props.py", "registry.py",
-        "security.py", "serving.py"]
+        "__init__.py", "__main__.py", "compute.py", "gateway.py", "kubernetes.py", "multinode.py", "network.py",
+        "props.py", "registry.py", "security.py", "serving.py"]

@@ -102,8 +102,8 @@ def test_secrets_in_container_fail(results: dict[str, PreviewResult], where: str
         set_label(props, "token", token)
     elif where == "upload":
         props["uploads"] = [{"file": "/app/.env", "content": f"HF_TOKEN={token}\nOTHER=1\n"}]
-    else:
-        props["envs"].append(f"OPENAI_API_KEY=sk-{'b' * 40}")
+    else:  # a plain variable list (the stack's own lists are secret-wrapped whole: each holds the engine key)
+        props["envs"] = ["LOG_LEVEL=info", f"OPENAI_API_KEY=sk-{'b' * 40}"]
     found = only(analyze(CONTAINER, props), "secrets-not-plaintext")
     assert len(found) == 1 and "plain text" in found[0].message
     assert token not in found[0].message  # findings are redacted

@@ -11,7 +11,7 @@ import pytest
 from llmstack.policy_check import Violation, analyze, mandatory
 from llmstack.preview import PreviewResult, record, run_program
 from policies import ALL_POLICIES
-from tests.conftest import BAD_STACK, STACKS, STACKS_DIR
+from tests.conftest import ALL_STACKS, BAD_STACK, STACKS, STACKS_DIR
 
 
 @pytest.mark.parametrize("env", STACKS)
@@ -82,7 +82,7 @@ def test_bad_resources_fail_with_the_expected_policies_and_fixes() -> None:
     assert found["gguf-vllm"] == {"no-gguf-on-vllm", "container-healthcheck-required", "restart-policy-required",
                                   "context-limit-required", "model-fits-gpu"}
     assert found["too-big"] == {"model-fits-gpu"}
-    assert found["embed-on-gpu"] == {"embeddings-off-inference-gpu"}
+    assert found["embed-on-gpu"] == {"embeddings-off-inference-gpu", "images-pinned"}  # cpu-1.9: a release line
     assert found["dual-stack"] == {"ipv6-disabled"}
     assert found["gateway"] == {"gateway-master-key-secret", "gateway-config-valid", "litellm-version-safe",
                                 "images-pinned", "container-healthcheck-required"}
@@ -92,11 +92,12 @@ def test_bad_resources_fail_with_the_expected_policies_and_fixes() -> None:
                      "model-fits-gpu: container 'gguf-vllm': the planner refuses llama-3.1-8b Q4_K_M on vllm",
                      "model-fits-gpu: llama-3.1-8b (awq, vllm) at context 131072 x 32 sequences needs",
                      "cheapest instance that fits is",
-                     "embeddings-off-inference-gpu: embedding container 'embed-on-gpu' requests GPUs",
-                     "embeddings-off-inference-gpu: embedding container 'embed-on-gpu' shares node gpu-a",
+                     "embeddings-off-inference-gpu: embedding container 'embed-on-gpu' requests GPUs on node gpu-a",
                      "gateway-master-key-secret: gateway container 'gateway': the master key is a publicly known",
                      "gateway-config-valid: /app/config.yaml: router_settings.enable_fallback is not a LiteLLM",
-                     "container-healthcheck-required: container 'gateway' checks health with curl/wget"):
+                     "container-healthcheck-required: container 'gateway' checks health with curl/wget",
+                     "images-pinned: 'embed-on-gpu' uses ghcr.io/huggingface/text-embeddings-inference:cpu-1.9: tag "
+                     "cpu-1.9 moves (names only the 1.9 line"):
         assert expected in text, expected
     assert all("Fix:" in v.message or "serve GGUF with" in v.message for v in violations)
     assert [v.level for v in violations if v.policy == "ipv6-disabled"] == ["advisory"]
@@ -112,5 +113,4 @@ def test_policy_config_turns_the_bad_stack_advisory() -> None:
 
 
 def test_stack_files_are_the_shipped_ones() -> None:
-    assert sorted(p.name for p in STACKS_DIR.glob("Pulumi.*.yaml")) == [f"Pulumi.{e}.yaml" for e in
-                                                                              sorted(STACKS)]
+    assert {p.name for p in STACKS_DIR.glob("Pulumi.*.yaml")} == {f"Pulumi.{e}.yaml" for e in ALL_STACKS}
