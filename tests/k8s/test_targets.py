@@ -4,14 +4,17 @@ cluster's own resources, the add-ons per compute mode."""
 from __future__ import annotations
 
 import runpy
+from pathlib import Path
 
 import pulumi
 import pytest
 
-from llmstack.spec import stack_config
+from llmstack.policy_check import analyze, load_policy_config, mandatory
+from llmstack.spec import parse_spec, stack_config
+from llmstack.stackplan import plan_stack
 from tests.components.helpers import is_secret, record
 from tests.conftest import PROGRAM, stack_file
-from tests.k8s.stacks import EXISTING_CLUSTER, K8sStack
+from tests.k8s.stacks import EXISTING_CLUSTER, K8sStack, previewed, write_stack
 
 
 def test_an_existing_cluster_needs_its_kubeconfig() -> None:
@@ -54,3 +57,15 @@ def test_auto_mode_brings_its_own_nodes_and_device_plugin(k8s_stacks: dict[str, 
 
 def test_an_existing_cluster_gets_no_aws_resources(k8s_stacks: dict[str, K8sStack]) -> None:
     assert not [t for t in types(k8s_stacks["existing-cluster"]) if t.startswith(("aws:", "eks:"))]
+
+
+def test_a_docker_stack_moves_to_eks_by_its_target_alone(tmp_path: Path) -> None:
+    """prod (EC2) with only `target` replaced by prod-eks's: it previews, passes the whole pack, and serves the same
+    models with the same launches."""
+    prod = stack_config(stack_file("prod"))
+    moved = {**prod, "target": stack_config(stack_file("prod-eks"))["target"]}
+    result = previewed(write_stack(tmp_path, "prod-moved", moved)).result
+    assert mandatory(analyze(result.registrations, load_policy_config(None))) == []
+    on_ec2, on_eks = plan_stack(parse_spec(prod)), plan_stack(parse_spec(moved))
+    assert [(s.name, s.route, s.launch.image, s.launch.command) for s in on_ec2.services] == [
+        (s.name, s.route, s.launch.image, s.launch.command) for s in on_eks.services]
