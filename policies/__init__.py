@@ -26,7 +26,7 @@ from policies import compute, gateway, kubernetes, multinode, network, security,
 from policies.registry import Policy, registered
 
 PACK_NAME = "llm-inference-stack"
-VERSION = "0.1.0"  # keep in step with PulumiPolicy.yaml (a test checks it)
+VERSION = "0.2.0"  # keep in step with PulumiPolicy.yaml (a test checks it)
 DESCRIPTION = ("Guardrails for self-hosted LLM serving: engine/format fit, GPU memory fit, health checks, gateway "
                "config and master key, pinned images, IMDSv2, encrypted EBS, private engine ports.")
 PACK_LEVEL = EnforcementLevel.MANDATORY

@@ -181,15 +181,8 @@ def _gguf() -> Any:
     return importlib.import_module("gguf")
 
 
-def write_gguf(name: str, path: Path) -> int:
-    """Write the sparse F16 GGUF; return its tensor-data bytes (unpadded)."""
-    gguf = _gguf()
-    np = importlib.import_module("numpy")
-    cfg = CONFIGS[name]
-    arch = GGUF_ARCH[cfg["model_type"]]
-    nh = int(cfg["num_attention_heads"])
-    hd = int(cfg.get("head_dim") or int(cfg["hidden_size"]) // nh)
-    w = gguf.GGUFWriter(str(path), arch)
+def add_shape(w: Any, name: str, cfg: dict[str, Any], nh: int, hd: int) -> None:
+    """The GGUF keys every architecture here shares: name, context, widths, layers and heads."""
     w.add_name(name)
     w.add_context_length(int(cfg["max_position_embeddings"]))
     w.add_embedding_length(int(cfg["hidden_size"]))
@@ -200,6 +193,18 @@ def write_gguf(name: str, path: Path) -> int:
     w.add_key_length(hd)
     w.add_value_length(hd)
     w.add_rope_dimension_count(hd)
+
+
+def write_gguf(name: str, path: Path) -> int:
+    """Write the sparse F16 GGUF; return its tensor-data bytes (unpadded)."""
+    gguf = _gguf()
+    np = importlib.import_module("numpy")
+    cfg = CONFIGS[name]
+    arch = GGUF_ARCH[cfg["model_type"]]
+    nh = int(cfg["num_attention_heads"])
+    hd = int(cfg.get("head_dim") or int(cfg["hidden_size"]) // nh)
+    w = gguf.GGUFWriter(str(path), arch)
+    add_shape(w, name, cfg, nh, hd)
     w.add_layer_norm_rms_eps(1e-5)
     w.add_vocab_size(int(cfg["vocab_size"]))
     w.add_file_type(1)  # LLAMA_FTYPE_MOSTLY_F16

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from llmstack.preview import run_program
-from tests.conftest import KUBERNETES_STACKS, stack_file
+from tests.conftest import KUBERNETES_STACKS
+from tests.k8s.stacks import K8sStack
 from tests.standins import (
     DockerStandIn,
     LiteLLMProxy,
@@ -22,7 +22,7 @@ from tests.standins import (
     TokenSchedule,
     VllmStandIn,
 )
-from tests.verify.stack import Stack
+from tests.verify.stack import Stack, running
 
 
 def gateway_config(vllm: VllmStandIn, ollama: OllamaStandIn, tei: TeiStandIn) -> dict[str, Any]:
@@ -139,9 +139,9 @@ def live(stack: Stack) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def k8s_exports() -> dict[str, dict[str, Any]]:
+def k8s_exports(k8s_stacks: dict[str, K8sStack]) -> dict[str, dict[str, Any]]:
     """What `__main__.py` exports for each shipped Kubernetes stack, under Pulumi's mocks (as `llmstack preview`)."""
-    return {name: run_program(stack_file(name)).exports for name in KUBERNETES_STACKS}
+    return {name: k8s_stacks[name].result.exports for name in KUBERNETES_STACKS}
 
 
 @pytest.fixture(scope="module")
@@ -150,10 +150,5 @@ def pods(k8s_exports: dict[str, dict[str, Any]]) -> Iterator[dict[tuple[str, str
     wanted = {(b["engine"], b["model"]) for e in k8s_exports.values() for b in e["endpoints"]["backends"].values()}
     assert {engine for engine, _ in wanted} <= {"vllm", "sglang"}, wanted
     standins: dict[tuple[str, str], StandIn] = {key: VllmStandIn(key[1]) for key in sorted(wanted)}
-    for s in standins.values():
-        s.start()
-    try:
+    with running(standins):
         yield standins
-    finally:
-        for s in standins.values():
-            s.stop()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from tests.standins import DockerStandIn, LiteLLMProxy, OllamaStandIn, TeiStandIn, VllmStandIn
+from tests.standins import DockerStandIn, LiteLLMProxy, OllamaStandIn, StandIn, TeiStandIn, VllmStandIn
+
+K = TypeVar("K")
 
 
 @dataclass
@@ -26,3 +30,15 @@ class Stack:
             s.health_status = 200
             if not s.running:
                 s.start()
+
+
+@contextmanager
+def running(standins: dict[K, StandIn]) -> Iterator[dict[K, StandIn]]:
+    """Start every stand-in; stop them all after, whatever happened."""
+    for standin in standins.values():
+        standin.start()
+    try:
+        yield standins
+    finally:
+        for standin in standins.values():
+            standin.stop()

@@ -24,7 +24,7 @@ from llmstack.verify.tunnel import SSH_OPTIONS
 from tests.conftest import AWS_STACKS, STACKS, ShippedStack
 from tests.standins import OllamaStandIn, StandIn, VllmStandIn
 from tests.verify.on_path import on_path
-from tests.verify.stack import Stack
+from tests.verify.stack import Stack, running
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +37,8 @@ def engines(shipped: dict[str, ShippedStack]) -> Iterator[dict[tuple[str, str], 
     for engine, model in sorted(wanted):
         assert engine in ("vllm", "sglang", "ollama"), engine
         standins[(engine, model)] = OllamaStandIn((model,)) if engine == "ollama" else VllmStandIn(model)
-    for s in standins.values():
-        s.start()
-    try:
+    with running(standins):
         yield standins
-    finally:
-        for s in standins.values():
-            s.stop()
 
 
 def on_loopback(exports: dict[str, Any], live: Stack, engines: dict[tuple[str, str], StandIn]) -> dict[str, Any]:
