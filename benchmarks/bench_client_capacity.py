@@ -24,7 +24,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmstack.bench import BenchConfig, ClientPool, percentile, run_level, synthetic_prompts  # noqa: E402
+from llmstack.bench import (  # noqa: E402
+    BenchConfig,
+    ConnectionPool,
+    percentile,
+    run_level,
+    synthetic_prompts,
+    warm_up,
+)
 from tests.standins import StandInProcess, TokenSchedule  # noqa: E402
 
 MODEL = "Qwen/Qwen3-8B"
@@ -39,10 +46,11 @@ async def level(server: StandInProcess, c: int, rounds: int, sched: TokenSchedul
     prompts = synthetic_prompts(c * rounds, 64, seed=c)
     warm = synthetic_prompts(c, 8, seed=10_000 + c)
     cfg = BenchConfig(server.url + "/v1/chat/completions", MODEL, max_tokens=sched.output_tokens, timeout=60)
-    async with ClientPool(c, 60) as clients:
-        await run_level(clients, cfg, [cfg.payload(p) for p in warm], c, num_requests=c)  # open c connections
+    requests = cfg.requests(prompts)
+    async with ConnectionPool(cfg.endpoint, 60) as pool:
+        await warm_up(pool, cfg.requests(warm), c, 1)  # open and use c connections
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        result = await run_level(clients, cfg, [cfg.payload(p) for p in prompts], c, num_requests=c * rounds)
+        result = await run_level(pool, requests, c, num_requests=c * rounds)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     records = {r["body"]["messages"][0]["content"]: r for r in server.requests() if r["path"] == "/v1/chat/completions"}
     lags: list[float] = []
@@ -135,8 +143,8 @@ def main() -> int:
             f"usable cores {args.where} (load average after the run: {load[0]:.2f}), Python "
             f"{platform.python_version()}, `python benchmarks/bench_client_capacity.py --write ...`.\n\n"
             "Server: the vLLM stand-in in its own process (uvloop). Client: `llmstack.bench.run_level` (one "
-            "single-connection `httpx.AsyncClient` per stream, see `ClientPool`; stdlib asyncio), "
-            "connections opened by a warm-up round first.\n\n"
+            "keep-alive connection per stream on `llmstack.bench.http`, stdlib asyncio), connections opened "
+            "and used once by `warm_up` first.\n\n"
             "- **lag** = client receive time - server send time, per token (same CLOCK_MONOTONIC): the "
             "client's own delay. Constant and small = the client keeps up.\n"
             "- **server slip** = server send time - scheduled time: how late the *server* was.\n"

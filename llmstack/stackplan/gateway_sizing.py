@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llmstack.catalog import CpuInstance, cpu_instances
 from llmstack.datafiles import load_yaml
-from llmstack.spec import AwsTarget, StackSpec
+from llmstack.spec import AwsTarget, Gateway, StackSpec
 
 
 class GatewayCapacity(BaseModel):
@@ -44,7 +44,7 @@ class GatewaySizing:
     decode_tokens_per_s: float  # expected per sequence
     needed_workers: int  # to carry sequences x decode rate
     workers: int  # LiteLLM --num_workers per gateway process (1 per pod on kubernetes)
-    replicas: int  # gateway pods (kubernetes); 1 elsewhere
+    replicas: int  # gateway pods that carry the load (kubernetes, at most max_replicas); 1 elsewhere
     instance_type: str | None  # the CPU node (aws); None elsewhere
     warning: str | None  # set when the gateway would be the bottleneck
 
@@ -85,24 +85,27 @@ def size_gateway(spec: StackSpec) -> GatewaySizing:
     aws: the node also runs the embeddings server and Prometheus. They keep what the default node leaves them
     (`target.cpu_instance_type`'s default, minus one worker), and each extra worker adds one vCPU, in the default's
     family. A pinned instance (`gateway.instance_type`, or `target.cpu_instance_type` when set) is kept and checked.
+    A given host (local Docker) keeps LiteLLM's single worker: its cores are not the plan's to count.
     kubernetes: one worker per pod (LiteLLM's advice: docs.litellm.ai/docs/proxy/server_tuning), one pod per needed
-    worker, checked against `gateway.max_replicas` (or `replicas`) when set.
+    worker, checked against the most pods the HPA may run (`spec.gateway_max_replicas`).
     """
     cap = gateway_capacity()
     sequences = sum(b.concurrency * (b.max_replicas or b.replicas) for b in spec.backends)
     rate = cap.decode_tokens_per_s
     needed = max(1, math.ceil(sequences * rate / cap.tokens_per_s_per_worker))
     target, g = spec.target, spec.gateway
-    if spec.on_kubernetes:
-        ceiling = g.max_replicas or g.replicas
-        pods = min(needed, ceiling) if ceiling else needed
+    if spec.on_kubernetes:  # the HPA scales the gateway up to max_replicas pods (kubernetes/workloads.py)
+        pods = min(needed, spec.gateway_max_replicas)
         sizing = GatewaySizing(sequences, rate, needed, 1, pods, None, None)
         if pods >= needed:
             return sizing
+        limit = next(m.le for m in Gateway.model_fields["max_replicas"].metadata if hasattr(m, "le"))
+        fix = (f"set gateway.max_replicas to {needed}" if needed <= limit else
+               f"set gateway.max_replicas to {limit} (its maximum) and split the backends across stacks")
         return GatewaySizing(sequences, rate, needed, 1, pods, None, _bottleneck(
-            sizing, f"{pods} gateway pod(s)", f"raise gateway.max_replicas to {needed}"))
-    if not isinstance(target, AwsTarget):  # a given host (local Docker): its cores are not ours to pick
-        return GatewaySizing(sequences, rate, needed, needed, 1, None, None)
+            sizing, f"{pods} gateway pods (gateway.max_replicas)", fix))
+    if not isinstance(target, AwsTarget):  # a given host (local Docker): one worker, LiteLLM's default
+        return GatewaySizing(sequences, rate, needed, 1, 1, None, None)
     default = AwsTarget.model_fields["cpu_instance_type"].default
     family = _family(default)
     others = cpu_instances()[default].vcpu - 1

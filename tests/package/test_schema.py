@@ -174,15 +174,21 @@ def _changed(generated: dict[str, Any]) -> dict[str, Any]:
     return edited
 
 
+def _bumped(generated: dict[str, Any]) -> dict[str, Any]:
+    """The same schema under the next minor version."""
+    major, minor, _ = (int(part) for part in generated["version"].split("."))
+    return dict(generated, version=f"{major}.{minor + 1}.0")
+
+
 def test_a_schema_change_without_a_version_bump_fails(generated: dict[str, Any]) -> None:
     found = schema_cli.problem(_changed(generated), generated)
     assert found is not None
     assert found.startswith("schema changed: bump the version in pyproject.toml, add a CHANGELOG entry, and "
                             "regenerate with `python -m components.schema`")
-    bumped = dict(generated, version="0.2.0")
-    assert (schema_cli.problem(generated, bumped) or "").startswith("package version is now 0.2.0")
+    bumped = _bumped(generated)
+    assert (schema_cli.problem(generated, bumped) or "").startswith(f"package version is now {bumped['version']}")
     assert (schema_cli.problem(_changed(generated), bumped) or "").startswith(
-        "schema changed with the version bump 0.1.0 -> 0.2.0: regenerate")
+        f"schema changed with the version bump {generated['version']} -> {bumped['version']}: regenerate")
     assert "is missing" in (schema_cli.problem(None, generated) or "")
 
 
@@ -197,10 +203,10 @@ def test_generator_refuses_to_overwrite_without_a_bump(generated: dict[str, Any]
     assert target.read_text(encoding="utf-8") == stale
     assert "schema changed: bump the version" in capsys.readouterr().err
     # after a bump the same command regenerates the file, and --check then passes
-    monkeypatch.setattr(schema_cli, "schema", lambda: dict(generated, version="0.2.0"))
+    monkeypatch.setattr(schema_cli, "schema", lambda: _bumped(generated))
     assert schema_cli.main(["--check"]) == 1
     assert schema_cli.main([]) == 0
-    assert json.loads(target.read_text(encoding="utf-8")) == dict(generated, version="0.2.0")
+    assert json.loads(target.read_text(encoding="utf-8")) == _bumped(generated)
     assert schema_cli.main(["--check"]) == 0
 
 

@@ -40,6 +40,7 @@ class RequestRecord:
     first_token: float | None = None
     token_times: list[float] = field(default_factory=list)
     end: float | None = None
+    peer: str = ""  # the client's address:port, i.e. which connection carried the request
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,6 +196,7 @@ class StandIn(ABC):
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
             arrival=time.perf_counter(),
+            peer=_peer(request),
         )
         request[RECORD] = record
         request[BODY] = body
@@ -241,6 +243,11 @@ class StandIn(ABC):
             {"error": {"message": f"stand-in failure injected ({self.fail_status})", "type": "server_error"}},
             status=self.fail_status,
         )
+
+
+def _peer(request: web.Request) -> str:
+    peername = request.transport.get_extra_info("peername") if request.transport else None
+    return f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else ""
 
 
 def json_body(request: web.Request) -> dict[str, Any]:

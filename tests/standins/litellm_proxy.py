@@ -50,6 +50,7 @@ class LiteLLMProxy:
         master_key: str | None = None,
         env: dict[str, str] | None = None,
         boot_timeout: float = 120.0,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.config = config
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -61,10 +62,16 @@ class LiteLLMProxy:
         self.master_key = master_key or "sk-" + secrets.token_hex(24)
         self.extra_env = env or {}
         self.boot_timeout = boot_timeout
+        self.args = args  # extra CLI arguments, e.g. ("--num_workers", "2")
         self.config_path = workdir / "litellm_config.yaml"
         self.log_path = workdir / "litellm_proxy.log"
         self.boot_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The proxy's process id (the leader of its own process group), while it runs."""
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def url(self) -> str:
@@ -106,6 +113,7 @@ class LiteLLMProxy:
             str(self.port),
             "--host",
             "127.0.0.1",
+            *self.args,
         ]
         began = time.perf_counter()
         with self.log_path.open("wb") as log:

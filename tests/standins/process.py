@@ -38,6 +38,11 @@ class StandInProcess:
                     raise
                 time.sleep(0.2)
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs (to pin it to CPUs or read its CPU time)."""
+        return self._proc.pid if self._proc is not None else None
+
     def kill(self) -> None:
         """SIGKILL, like a crashed container: in-flight streams break, new connections are refused."""
         proc, self._proc = self._proc, None

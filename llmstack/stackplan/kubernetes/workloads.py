@@ -11,6 +11,7 @@ from llmstack.engines import engine
 from llmstack.labels import Key, Role
 from llmstack.planner import startup_seconds
 from llmstack.spec import Ingress
+from llmstack.stackplan.gateway_sizing import gateway_capacity
 from llmstack.stackplan.kubernetes.objects import HOSTNAME, Manifest, metadata, selector, service_dns
 from llmstack.stackplan.kubernetes.pods import Placement, container, placement, volumes
 from llmstack.stackplan.litellm_config import CONFIG_PATH, GatewayPlan
@@ -26,7 +27,8 @@ GATEWAY_CONFIG = "gateway-config"  # the ConfigMap holding the gateway's config,
 GATEWAY_CONFIG_FILE = "config.yaml"
 # The gateway pod's share of a CPU node: one LiteLLM worker per pod (one core), and what its image needs to boot.
 GATEWAY_REQUESTS = {"cpu": "1", "memory": "2Gi"}
-GATEWAY_CPU_TARGET = 70  # HPA: scale out above 70% of the requested CPU
+# HPA: scale out above the CPU one worker used at its measured streaming ceiling (catalog/gateway.yaml).
+GATEWAY_CPU_TARGET = math.floor(gateway_capacity().cpu_at_ceiling * 100)
 
 
 @dataclass(frozen=True)
