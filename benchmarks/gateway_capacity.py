@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from gateway_results import RESULTS, kind_for, machine, prod_config, prod_env, write_section  # noqa: E402
+from gateway_results import RESULTS, kind_for, machine, measured_on, prod_config, prod_env, write_section  # noqa: E402
 
 from llmstack.bench import (  # noqa: E402
     BenchConfig,
@@ -161,11 +161,9 @@ def measure(workers: int, levels: list[int], args: argparse.Namespace) -> dict[s
 
 
 def render_md(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    m = meta["machine"]
     lines = [
         "## Streaming capacity of one LiteLLM process (`benchmarks/gateway_capacity.py`)", "",
-        f"Measured {m['date']} on {m['arch']} ({m['cpu'] or 'unknown CPU'}), {m['cores']} cores, Python "
-        f"{m['python']}, load average {meta['load_before']} before / {m['loadavg_1m']} after. Stand-in schedule: "
+        f"{measured_on(meta)} Stand-in schedule: "
         f"{meta['tokens']} tokens per request, one every {meta['itl_ms']:g} ms ({1000 / meta['itl_ms']:.0f} "
         f"tokens/s per stream); config: the rendered prod config; client: `llmstack bench` ({meta['rounds']} "
         f"requests per stream per run, at least {meta['min_requests']}; {meta['repeats']} direct/proxy pairs per "

@@ -38,11 +38,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from gateway_capacity import group_cpu_s  # noqa: E402
-from gateway_results import RESULTS, kind_for, machine, prod_config, prod_env, write_section  # noqa: E402
+from gateway_results import RESULTS, kind_for, machine, measured_on, prod_config, prod_env, write_section  # noqa: E402
 
 from tests.gateway.rendered import served_model, to_loopback  # noqa: E402
 from tests.standins import LiteLLMProxy, StandInProcess, TokenSchedule  # noqa: E402
 
+UVICORN_KEEP_ALIVE_S = 5  # LiteLLM runs uvicorn with its default timeout_keep_alive
 BODY = {"model": "chat", "messages": [{"role": "user", "content": "say hi"}], "max_tokens": 8}
 
 # The prod config as rendered before issue 14 (git show 94df372:llmstack/stackplan/litellm_config.py): the
@@ -140,7 +141,11 @@ def run_round(proxies: dict[str, LiteLLMProxy], direct_url: str, model: str, n: 
     targets["direct"] = (direct_url + "/v1/chat/completions", {}, dict(BODY, model=model))
     latencies: dict[str, list[float]] = {name: [] for name in targets}
     cpu: dict[str, float] = dict.fromkeys(proxies, 0.0)
-    with httpx.Client(timeout=30) as client:
+    # A variant's connection idles while the others run their blocks. The proxy's uvicorn closes keep-alive
+    # connections idle for 5 s (uvicorn/config.py, `timeout_keep_alive`), and a request sent as it does fails with
+    # "Server disconnected": drop idle connections on our side first (a fresh loopback connect costs well under 1 ms).
+    limits = httpx.Limits(keepalive_expiry=UVICORN_KEEP_ALIVE_S - 2)
+    with httpx.Client(timeout=30, limits=limits) as client:
         for url, headers, body in targets.values():
             for _ in range(warmup):
                 client.post(url, headers=headers, json=body).raise_for_status()
@@ -178,11 +183,9 @@ def summarize(rounds: list[dict[str, list[float]]], cpus: list[dict[str, float]]
 
 
 def render_md(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    m = meta["machine"]
     lines = [
         "## What each rendered setting costs (`benchmarks/gateway_config_cost.py`)", "",
-        f"Measured {m['date']} on {m['arch']} ({m['cpu'] or 'unknown CPU'}), {m['cores']} cores, Python "
-        f"{m['python']}, load average {meta['load_before']} before / {m['loadavg_1m']} after. {meta['rounds']} "
+        f"{measured_on(meta)} {meta['rounds']} "
         f"rounds; each round boots one fresh proxy per variant and sends {meta['n']} sequential non-streaming "
         f"requests to each after {meta['warmup']} warm-up requests, interleaved in blocks of {meta['block']} in a "
         "shuffled order. Cost = the variant's p50 minus `bare`'s p50 in the same round; median over rounds and "

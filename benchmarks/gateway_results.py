@@ -33,6 +33,13 @@ def machine() -> dict[str, Any]:
             "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
+def measured_on(meta: dict[str, Any]) -> str:
+    """The opening of a results section: when, on what, and how busy the machine was."""
+    m = meta["machine"]
+    return (f"Measured {m['date']} on {m['arch']} ({m['cpu'] or 'unknown CPU'}), {m['cores']} cores, Python "
+            f"{m['python']}, load average {meta['load_before']} before / {m['loadavg_1m']} after.")
+
+
 def write_section(name: str, text: str) -> None:
     """Replace (or append) the `name` section of gateway.md."""
     begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -516,8 +517,9 @@ def config_values(raw: Mapping[str, str | None]) -> dict[str, Any]:
     return values
 
 
-def stack_config(path: Path) -> dict[str, Any]:
+def stack_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a `Pulumi.<env>.yaml` and return the project's config keys without the namespace (secrets left out)."""
+    path = Path(path)
     if not path.is_file():
         raise InputError("--stack-file", str(path), "give the path of an existing Pulumi.<env>.yaml stack file")
     try:
@@ -552,5 +554,6 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     return ": ".join(parts) or type(err).__name__
 
 
-def load_spec(path: Path) -> StackSpec:
-    return parse_spec(stack_config(path), source=path.name)
+def load_spec(path: str | os.PathLike[str]) -> StackSpec:
+    """Read and validate a `Pulumi.<env>.yaml` stack file."""
+    return parse_spec(stack_config(path), source=Path(path).name)

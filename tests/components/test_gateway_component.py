@@ -149,6 +149,7 @@ def test_container(result: PreviewResult) -> None:
     assert "gpus" not in inputs
     assert inputs["restart"] == "unless-stopped"
     assert "LITELLM_LOCAL_MODEL_COST_MAP=True" in unwrap(inputs["envs"])
+    assert "LITELLM_LOG=WARNING" in unwrap(inputs["envs"])  # no access-log line per request (docs/gateway.md)
     assert labels(one(result, CONTAINER))["llmstack.role"] == "gateway"
     image = one(result, IMAGE).inputs["name"]
     assert image.startswith("ghcr.io/berriai/litellm:") and not image.endswith((":latest", ":main-stable"))
