@@ -104,13 +104,22 @@ class OllamaStandIn(GeneratingStandIn):
             }
         )
 
-    async def chat(self, request: web.Request) -> web.StreamResponse:
+    def _native_request(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+        """The body of a native /api request, or the response Ollama gives first: an injected failure, or 404 for
+        a model it doesn't have."""
         if (failed := self.failure()) is not None:
-            return failed
+            return {}, failed
         body = json_body(request)
         model = body.get("model")
         if model not in self.models:
-            return web.json_response({"error": f'model "{model}" not found, try pulling it first'}, status=404)
+            return body, web.json_response({"error": f'model "{model}" not found, try pulling it first'}, status=404)
+        return body, None
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body, refused = self._native_request(request)
+        if refused is not None:
+            return refused
+        model = body.get("model")
         if not isinstance(body.get("messages"), list):
             return web.json_response({"error": "messages is required"}, status=400)
         record = request[RECORD]
@@ -165,12 +174,10 @@ class OllamaStandIn(GeneratingStandIn):
         return response
 
     async def embed(self, request: web.Request) -> web.Response:
-        if (failed := self.failure()) is not None:
-            return failed
-        body = json_body(request)
+        body, refused = self._native_request(request)
+        if refused is not None:
+            return refused
         model = body.get("model")
-        if model not in self.models:
-            return web.json_response({"error": f'model "{model}" not found, try pulling it first'}, status=404)
         value = body.get("input")
         inputs = [value] if isinstance(value, str) else value
         if not isinstance(inputs, list) or not all(isinstance(v, str) for v in inputs):
